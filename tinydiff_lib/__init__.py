@@ -1,0 +1,52 @@
+"""TinyDiff: denoising diffusion (DDPM/DDIM) from scratch on MNIST.
+
+Symbols used across the package (our t runs over 0 … T−1; the paper's t is ours + 1):
+
+=============  ======================  =================================================
+symbol         code name               meaning
+=============  ======================  =================================================
+x_0            ``x0``                  a clean image in [-1, 1], shape (B, 1, 28, 28)
+x_t            ``xt``                  the image after t + 1 noising steps
+ε              ``eps``                 standard normal noise, shape like x_0
+ε_θ(x_t, t)    ``eps_pred``            the model's prediction of ε
+x̂_0            ``x0_pred``             the clean image implied by x_t and ε_θ (Eq. 15)
+T              ``num_steps``           number of diffusion steps (1000 by default)
+β_t            ``betas``               variance added at step t
+α_t            ``alphas``              1 − β_t
+ᾱ_t            ``alpha_bar``           ∏_{s≤t} α_s, the signal kept after t + 1 steps
+β̃_t            ``posterior_variance``  β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t)
+SNR(t)         ``snr``                 ᾱ_t / (1 − ᾱ_t)
+η              ``eta``                 DDIM stochasticity (0: deterministic, 1: DDPM-like)
+=============  ======================  =================================================
+"""
+
+__version__ = "0.1.0"
+
+from .checkpoint import CheckpointError, export_checkpoint, load_checkpoint, load_model, save_checkpoint
+from .data import DataNotFoundError, data_root, from_uint8, load_mnist, make_loader, mnist_tensor, to_uint8, to_unit
+from .diffusion import diffusion_loss, predict_eps, predict_x0, q_posterior, q_sample, sample_timesteps
+from .models import MODELS, TimeMLP, TinyConv, build_model, sinusoidal_embedding
+from .samplers import ddim_sample, ddim_step, ddim_timesteps, ddpm_sample, ddpm_step
+from .schedule import SCHEDULES, NoiseSchedule, cosine_betas, linear_betas, make_betas, sigmoid_betas
+from .training import NonFiniteLossError, TrainConfig, TrainResult, make_ema, train
+from .utils import atomic_torch_save, count_parameters, get_device, seed_everything
+
+__all__ = [
+    "__version__",
+    # data
+    "data_root", "load_mnist", "mnist_tensor", "make_loader", "to_unit", "to_uint8", "from_uint8",
+    "DataNotFoundError",
+    # schedule
+    "NoiseSchedule", "linear_betas", "cosine_betas", "sigmoid_betas", "make_betas", "SCHEDULES",
+    # diffusion
+    "q_sample", "predict_x0", "predict_eps", "q_posterior", "sample_timesteps", "diffusion_loss",
+    # samplers
+    "ddpm_step", "ddim_step", "ddpm_sample", "ddim_sample", "ddim_timesteps",
+    # models
+    "MODELS", "build_model", "TinyConv", "TimeMLP", "sinusoidal_embedding",
+    # training and checkpoints
+    "TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_ema",
+    "CheckpointError", "save_checkpoint", "load_checkpoint", "load_model", "export_checkpoint",
+    # utils
+    "seed_everything", "get_device", "atomic_torch_save", "count_parameters",
+]  # fmt: skip

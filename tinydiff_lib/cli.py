@@ -1,0 +1,153 @@
+"""Command line: ``python -m tinydiff_lib {train,sample,...}`` (DESIGN.md §3).
+
+User mistakes print one line starting with ``error:`` and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+
+class UserError(Exception):
+    """A mistake on the command line: printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + message
+        raise UserError(f"{message} (see '{self.prog} --help')")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def cmd_train(args) -> int:
+    from .models import MODELS
+    from .training import TrainConfig, train
+
+    if args.model not in MODELS:
+        raise UserError(f"unknown model {args.model!r}; known models: {', '.join(sorted(MODELS))}")
+    out = Path(args.out or f"runs/{args.model}.pt")
+    if out.exists() and not args.resume:
+        raise UserError(f"{out} exists; pass --resume to continue it or choose another --out")
+    config = TrainConfig(
+        model=args.model,
+        schedule=args.schedule,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        ema_decay=args.ema_decay,
+    )
+    result = train(config, out=out, resume=args.resume, device=args.device, progress=not args.quiet,
+                   data_root=args.data_root)  # fmt: skip
+    images = (result.step if not args.resume else len(result.history["loss"])) * config.batch_size
+    print(
+        json.dumps(
+            {
+                "checkpoint": str(out),
+                "model": config.model,
+                "step": result.step,
+                "final_loss": round(sum(result.history["loss"][-100:]) / len(result.history["loss"][-100:]), 5),
+                "wall_time_s": round(result.wall_time_s, 1),
+                "images_per_s": round(images / max(result.wall_time_s, 1e-9), 1),
+            }
+        )
+    )
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import torch
+
+    from .checkpoint import load_model
+    from .sampling_io import generate, save_samples
+    from .utils import get_device
+
+    if Path(args.out).suffix not in (".npy", ".png"):
+        raise UserError(f"--out must end in .npy or .png, got {args.out}")
+    torch.manual_seed(args.seed)
+    model, schedule, _ = load_model(args.checkpoint, device=get_device(args.device))
+    x = generate(model, schedule, args.num_samples, args.sampler, args.steps, args.eta, args.seed,
+                 batch_size=args.batch_size, progress=not args.quiet)  # fmt: skip
+    path = save_samples(x, args.out)
+    print(json.dumps({"out": str(path), "num_samples": len(x), "sampler": args.sampler,
+                      "steps": args.steps or (schedule.num_steps if args.sampler == "ddpm" else 50)}))  # fmt: skip
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tinydiff", description="Train and sample TinyDiff denoisers on MNIST.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train a denoiser (resumable)")
+    p.add_argument("--model", required=True, help="model name (see tinydiff_lib.MODELS)")
+    p.add_argument("--steps", type=_positive_int, default=1000, help="total optimiser steps")
+    p.add_argument("--batch-size", type=_positive_int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--schedule", choices=["linear", "cosine", "sigmoid"], default="linear")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ema-decay", type=float, default=0.999, help="0 disables the EMA")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument("--out", help="checkpoint path (default runs/<model>.pt)")
+    p.add_argument("--checkpoint-every", type=_positive_int, default=500)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
+    p.add_argument("--data-root", help="folder holding MNIST/raw (default $TINYDIFF_DATA)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="draw samples from a checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--num-samples", type=_positive_int, required=True)
+    p.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddim")
+    p.add_argument("--steps", type=_positive_int, help="DDIM steps (default 50); DDPM uses all T")
+    p.add_argument("--eta", type=_non_negative_float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=_positive_int, default=256)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument("--out", required=True, help="FILE.npy (uint8 N×28×28) or FILE.png (grid)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .checkpoint import CheckpointError
+    from .data import DataNotFoundError
+    from .training import NonFiniteLossError
+
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except (UserError, CheckpointError, DataNotFoundError, NonFiniteLossError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
