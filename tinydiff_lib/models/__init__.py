@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Callable
 
 from torch import nn
 
 from .blocks import TimeMLP, sinusoidal_embedding
+from .mlp import MLPDenoiser
 from .tiny_conv import TinyConv
 
-__all__ = ["MODELS", "build_model", "TinyConv", "TimeMLP", "sinusoidal_embedding"]
+__all__ = ["MODELS", "build_model", "TinyConv", "MLPDenoiser", "TimeMLP", "sinusoidal_embedding"]
 
 #: command-line name -> constructor taking keyword arguments
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "tiny_conv": TinyConv,
+    "mlp": MLPDenoiser,
 }
 
 
@@ -24,5 +25,3 @@ def build_model(name: str, **kwargs) -> nn.Module:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
     return MODELS[name](**kwargs)
 
-
-del partial
