@@ -26,6 +26,7 @@ from .checkpoint import CheckpointError, export_checkpoint, load_checkpoint, loa
 from .data import DataNotFoundError, data_root, from_uint8, load_mnist, make_loader, mnist_tensor, to_uint8, to_unit
 from .diffusion import diffusion_loss, predict_eps, predict_x0, q_posterior, q_sample, sample_timesteps
 from .models import MODELS, MLPDenoiser, TimeMLP, TinyConv, build_model, sinusoidal_embedding
+from .plotting import animate_trajectory, forward_grid, plot_loss, plot_schedules, scatter_2d, show_images
 from .samplers import ddim_sample, ddim_step, ddim_timesteps, ddpm_sample, ddpm_step
 from .schedule import SCHEDULES, NoiseSchedule, cosine_betas, linear_betas, make_betas, sigmoid_betas
 from .toy import two_moons
@@ -50,6 +51,8 @@ __all__ = [
     "CheckpointError", "save_checkpoint", "load_checkpoint", "load_model", "export_checkpoint",
     # toy data
     "two_moons",
+    # plotting
+    "show_images", "plot_schedules", "forward_grid", "plot_loss", "scatter_2d", "animate_trajectory",
     # utils
     "seed_everything", "get_device", "atomic_torch_save", "count_parameters",
 ]  # fmt: skip
