@@ -92,6 +92,6 @@ class FiLMUNet(nn.Module):
 
 #: named configurations: a CPU-friendly default and the seed-001 walkthrough's width (base 64)
 FILM_UNET_PRESETS = {
-    "film_unet": dict(base_channels=32, channel_mults=(1, 2, 2), num_res_blocks=1, dropout=0.0, attention=True),
+    "film_unet": dict(base_channels=24, channel_mults=(1, 2, 2), num_res_blocks=1, dropout=0.0, attention=True),
     "film_unet_base64": dict(base_channels=64, channel_mults=(1, 2, 2), num_res_blocks=1, dropout=0.1, attention=True),
 }
