@@ -65,7 +65,10 @@ def test_train_then_resume_from_the_command_line(tmp_path, monkeypatch, capsys):
         (["sample", "--checkpoint", "missing.pt", "--num-samples", "2", "--out", "x.npy"], "checkpoint not found"),
         (["sample", "--checkpoint", "x.pt", "--num-samples", "2", "--out", "x.jpg"], "must end in .npy or .png"),
         (["sample", "--checkpoint", "x.pt", "--num-samples", "0", "--out", "x.npy"], "expected a positive integer"),
-        (["sample", "--checkpoint", "x.pt", "--num-samples", "2", "--eta", "-1", "--out", "x.npy"], "expected a finite"),
+        (
+            ["sample", "--checkpoint", "x.pt", "--num-samples", "2", "--eta", "-1", "--out", "x.npy"],
+            "expected a finite",
+        ),
         (["fly"], "invalid choice"),
     ],
 )

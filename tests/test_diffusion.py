@@ -13,7 +13,9 @@ def test_closed_form_matches_iterating_the_chain():
     x0 = torch.full((n, 1), 0.7, dtype=torch.float64)
     x = x0.clone()
     for k in range(t + 1):
-        x = s.alphas[k].double().sqrt() * x + s.betas[k].double().sqrt() * torch.randn(n, 1, generator=g, dtype=torch.float64)
+        x = s.alphas[k].double().sqrt() * x + s.betas[k].double().sqrt() * torch.randn(
+            n, 1, generator=g, dtype=torch.float64
+        )
     closed = q_sample(s, x0.float(), torch.full((n,), t)).double()
     mean, var = 0.7 * s.sqrt_alpha_bar[t].item(), 1 - s.alpha_bar[t].item()
     # the sample mean has std √(var/n); the sample variance has std ≈ var·√(2/n): allow 5 of each
