@@ -7,7 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export TINYDIFF_DATA ?= $(HOME)/.cache/tinydiff
 
-.PHONY: setup book test test-unit test-notebooks lint checkpoints clean
+.PHONY: setup book book-assets check-book test test-unit test-notebooks lint checkpoints clean
+
+# Book checks: Debian's Chromium (installed by `make check-book` when missing, as root) and local copies of
+# the scripts the book loads from CDNs (MathJax, require.js, the widget embedder), from the npm registry.
+CHROMIUM      ?= /usr/bin/chromium
+BOOK_ASSETS   := .book-assets
+ASSETS_STAMP  := $(BOOK_ASSETS)/.installed
+NBVAL_TIMEOUT ?= 1800
 
 setup: $(STAMP)
 
@@ -17,9 +24,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test]"
 	@touch $(STAMP)
 
+# Renders the committed notebook outputs (nothing is executed); any Sphinx warning fails the build.
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W --keep-going
-	@echo "The book is in _build/html/index.html"
+	@echo "The book is in _build/html/index.html (open it in a browser; publish: .github/workflows/pages.yml)"
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests -q
@@ -28,7 +36,34 @@ lint: $(STAMP)
 	$(BIN)/ruff check tinydiff_lib tests scripts
 	$(BIN)/ruff format --check tinydiff_lib tests scripts
 
-test: test-unit
+# Every notebook, top to bottom, in a fresh kernel (cwd notebooks/): any error fails; cells marked
+# `# NBVAL_CHECK_OUTPUT` are compared with their stored output.
+test-notebooks: $(STAMP)
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
+	  $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
+	    --nbval-cell-timeout=$(NBVAL_TIMEOUT) --nbval-sanitize-with notebooks/nbval_sanitize.cfg notebooks/; \
+	else echo "test-notebooks: no notebooks yet"; fi
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "Chromium is missing: sudo apt-get install -y chromium (Debian/Ubuntu)"; exit 1; fi
+
+book-assets: $(ASSETS_STAMP)
+
+$(ASSETS_STAMP): scripts/book-assets.json
+	mkdir -p $(BOOK_ASSETS)
+	cp scripts/book-assets.json $(BOOK_ASSETS)/package.json
+	cd $(BOOK_ASSETS) && npm install --no-package-lock --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+# Internal links/images/anchors (LinkChecker) and every page in headless Chromium (scripts/check_book.py).
+check-book: $(STAMP) $(ASSETS_STAMP) $(CHROMIUM)
+	@test -f _build/html/index.html || { echo "check-book: build the book first (make book)"; exit 1; }
+	$(BIN)/python scripts/check_book.py
+
+test: test-unit test-notebooks book check-book
 
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build .pytest_cache $(BOOK_ASSETS)
+
