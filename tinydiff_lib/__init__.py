@@ -25,8 +25,21 @@ __version__ = "0.1.0"
 from .checkpoint import CheckpointError, export_checkpoint, load_checkpoint, load_model, save_checkpoint
 from .data import DataNotFoundError, data_root, from_uint8, load_mnist, make_loader, mnist_tensor, to_uint8, to_unit
 from .diffusion import diffusion_loss, predict_eps, predict_x0, q_posterior, q_sample, sample_timesteps
-from .models import MODELS, FiLMUNet, MLPDenoiser, TimeMLP, TinyConv, build_model, sinusoidal_embedding
+from .models import (
+    MODELS,
+    BatchNormUNet,
+    DilatedConvNet,
+    FiLMUNet,
+    MiniUNet,
+    MiniUNetV2,
+    MLPDenoiser,
+    TimeMLP,
+    TinyConv,
+    build_model,
+    sinusoidal_embedding,
+)
 from .plotting import animate_trajectory, forward_grid, plot_loss, plot_schedules, scatter_2d, show_images
+from .receptive_field import frozen_norm_statistics, receptive_field
 from .samplers import ddim_sample, ddim_step, ddim_timesteps, ddpm_sample, ddpm_step
 from .schedule import SCHEDULES, NoiseSchedule, cosine_betas, linear_betas, make_betas, sigmoid_betas
 from .toy import two_moons
@@ -45,7 +58,8 @@ __all__ = [
     # samplers
     "ddpm_step", "ddim_step", "ddpm_sample", "ddim_sample", "ddim_timesteps",
     # models
-    "MODELS", "build_model", "TinyConv", "FiLMUNet", "MLPDenoiser", "TimeMLP", "sinusoidal_embedding",
+    "MODELS", "build_model", "TinyConv", "MiniUNet", "MiniUNetV2", "FiLMUNet", "BatchNormUNet", "DilatedConvNet",
+    "MLPDenoiser", "TimeMLP", "sinusoidal_embedding", "receptive_field", "frozen_norm_statistics",
     # training and checkpoints
     "TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_ema",
     "CheckpointError", "save_checkpoint", "load_checkpoint", "load_model", "export_checkpoint",

@@ -98,6 +98,21 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_params(args) -> int:
+    from .models import MODELS, build_model
+    from .utils import count_parameters
+
+    counts = {name: count_parameters(build_model(name)) for name in MODELS}
+    if args.json:
+        print(json.dumps(counts))
+        return 0
+    width = max(len(name) for name in counts)
+    print(f"{'model':<{width}}  {'parameters':>12}")
+    for name, count in counts.items():
+        print(f"{name:<{width}}  {count:>12,}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tinydiff", description="Train and sample TinyDiff denoisers on MNIST.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -130,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="FILE.npy (uint8 N×28×28) or FILE.png (grid)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("params", help="print the parameter count of every registered model")
+    p.add_argument("--json", action="store_true", help="one JSON object {model: parameters} instead of a table")
+    p.set_defaults(func=cmd_params)
     return parser
 
 

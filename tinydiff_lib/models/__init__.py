@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 from torch import nn
 
+from .batchnorm_unet import BatchNormUNet
 from .blocks import TimeMLP, sinusoidal_embedding
+from .dilated_convnet import DILATED_CONVNET_PRESETS, DilatedConvNet
 from .film_unet import FILM_UNET_PRESETS, FiLMUNet
+from .mini_unet import MiniUNet, MiniUNetV2
 from .mlp import MLPDenoiser
 from .tiny_conv import TinyConv
 
-__all__ = ["MODELS", "build_model", "TinyConv", "FiLMUNet", "MLPDenoiser", "TimeMLP", "sinusoidal_embedding"]
+__all__ = [
+    "MODELS", "build_model", "TinyConv", "MiniUNet", "MiniUNetV2", "FiLMUNet", "BatchNormUNet", "DilatedConvNet",
+    "MLPDenoiser", "TimeMLP", "sinusoidal_embedding",
+]  # fmt: skip
 
 #: command-line name -> constructor taking keyword arguments
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "tiny_conv": TinyConv,
+    "mini_unet": MiniUNet,
+    "mini_unet_v2": MiniUNetV2,
     "film_unet": partial(FiLMUNet, **FILM_UNET_PRESETS["film_unet"]),
     "film_unet_base64": partial(FiLMUNet, **FILM_UNET_PRESETS["film_unet_base64"]),
+    "batchnorm_unet": BatchNormUNet,
+    "dilated_convnet": partial(DilatedConvNet, **DILATED_CONVNET_PRESETS["dilated_convnet"]),
+    "dilated_convnet_256": partial(DilatedConvNet, **DILATED_CONVNET_PRESETS["dilated_convnet_256"]),
     "mlp": MLPDenoiser,
 }
 
@@ -28,4 +39,3 @@ def build_model(name: str, **kwargs) -> nn.Module:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
     return MODELS[name](**kwargs)
-

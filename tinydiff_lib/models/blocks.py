@@ -5,6 +5,7 @@
 * :class:`ResBlock`: GroupNorm → SiLU → conv, twice, FiLM in between, 1×1 skip when channels change.
 * :class:`AttentionBlock`: self-attention over all H·W positions (cheap at 7×7).
 * :class:`Downsample` / :class:`Upsample`: halve / double H and W.
+* :class:`ConvNormAct`: the plain conv → norm → activation unit of the mini U-Nets and the BatchNorm U-Net.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "AttentionBlock",
     "Downsample",
     "Upsample",
+    "ConvNormAct",
 ]
 
 
@@ -145,3 +147,34 @@ class Upsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class ConvNormAct(nn.Sequential):
+    """3×3 convolution → normalisation → activation, optionally halving or doubling H and W.
+
+    ``down``: stride 2, (B, C_in, H, W) -> (B, C_out, ⌈H/2⌉, ⌈W/2⌉); ``up``: nearest ×2 before the conv, as in
+    :class:`Upsample`, -> (B, C_out, 2H, 2W); neither: -> (B, C_out, H, W). ``batch_norm`` swaps
+    :func:`group_norm` (at most ``max_groups`` groups) for BatchNorm and drops the conv bias, which
+    BatchNorm's own shift makes redundant (its gradient would be exactly zero). ``act``: e.g. nn.SiLU, nn.ReLU.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        down: bool = False,
+        up: bool = False,
+        batch_norm: bool = False,
+        act: type[nn.Module] = nn.SiLU,
+        max_groups: int = 8,
+    ):
+        if down and up:
+            raise ValueError("ConvNormAct: choose at most one of down and up")
+        layers: list[nn.Module] = [nn.Upsample(scale_factor=2.0, mode="nearest")] if up else []
+        layers += [
+            nn.Conv2d(in_channels, out_channels, 3, stride=2 if down else 1, padding=1, bias=not batch_norm),
+            nn.BatchNorm2d(out_channels) if batch_norm else group_norm(out_channels, max_groups),
+            act(),
+        ]
+        super().__init__(*layers)
