@@ -50,7 +50,7 @@ def show_images(
     x: torch.Tensor,
     nrow: int = 8,
     title: str | None = None,
-    scale: float = 0.6,
+    scale: float = 0.7,
     dpi: int = DPI,
 ):
     """A grid of images ``x`` ((B, 1, H, W) or (B, H, W), values in [-1, 1]) with ``nrow`` images per row.
@@ -125,7 +125,7 @@ def forward_grid(
         xt = q_sample(schedule, x0, torch.full((len(x0),), t, dtype=torch.long), eps)  # (B, 1, H, W)
         for i in range(len(x0)):
             ax = axes[i, j]
-            ax.imshow(_as_images(xt[i : i + 1])[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(_as_images(xt[i : i + 1])[0, 0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
@@ -164,11 +164,13 @@ def scatter_2d(
     titles: str | Sequence[str] | None = None,
     lim: float = 3.0,
     size: float = 2.6,
-    s: float = 2.0,
+    s: float = 1.5,
+    alpha: float = 1.0,
 ):
     """Scatter plots of 2-D points: one panel for an (N, 2) tensor, or one panel per tensor in a list.
 
-    Axes are square with limits ±``lim``. Returns a Figure with one axes per panel.
+    Axes are square with limits ±``lim``; ``s`` and ``alpha`` set the marker area and opacity (opaque, small
+    markers keep the PNG small). Returns a Figure with one axes per panel.
     """
     if isinstance(points, torch.Tensor) and points.ndim == 2:
         points = [points]
@@ -180,7 +182,7 @@ def scatter_2d(
         p = torch.as_tensor(p).detach().float().cpu()
         if p.ndim != 2 or p.shape[1] != 2:
             raise ValueError(f"expected points of shape (N, 2), got {tuple(p.shape)}")
-        ax.scatter(p[:, 0], p[:, 1], s=s, alpha=0.6, linewidths=0)
+        ax.scatter(p[:, 0], p[:, 1], s=s, alpha=alpha, linewidths=0)
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
@@ -223,7 +225,7 @@ def animate_trajectory(
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
-        artist = ax.scatter(xs[keep[0], :, 0], xs[keep[0], :, 1], s=2.0, alpha=0.6, linewidths=0)
+        artist = ax.scatter(xs[keep[0], :, 0], xs[keep[0], :, 1], s=1.5, linewidths=0)
 
         def draw(k):
             artist.set_offsets(xs[keep[k]].numpy())
