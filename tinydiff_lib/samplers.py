@@ -3,6 +3,9 @@
 * DDPM ancestral sampling (Ho et al. 2020, Algorithm 2) with σ_t² = β_t, σ_t² = β̃_t, or σ_t = 0.
 * DDIM (Song et al. 2021, Eq. 12) with any η and any number of steps.
 
+The one-step functions are the bare maths (``clip_x0=False`` by default); the sampling loops are for images
+in [-1, 1] and clip x̂_0 to that range by default (pass ``clip_x0=False`` for other data, e.g. 2-D toys).
+
 DDIM timestep spacing: for K steps over T, τ_i = round(i · (T − 1) / (K − 1)) for i = K−1, …, 0, so the
 loop visits T−1 first and 0 last (K = 1 visits T−1 only). The step from τ_i goes to τ_{i−1}, and the step
 from τ_0 goes to "t = −1", where ᾱ = 1 (a clean image).

@@ -10,7 +10,10 @@ __all__ = ["two_moons"]
 
 
 def two_moons(n: int, noise: float = 0.05, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``n`` points (n, 2) on two interleaved half circles plus Gaussian ``noise``, scaled to unit std."""
+    """``n`` points (n, 2) on two interleaved half circles plus Gaussian ``noise``, scaled to unit std.
+
+    The upper moon comes first, then the lower one: shuffle (or take a random subset) before slicing.
+    """
     if n < 2:
         raise ValueError(f"n must be >= 2, got {n}")
     n_top = n // 2
