@@ -67,3 +67,7 @@ test: test-unit test-notebooks book check-book
 clean:
 	rm -rf _build .pytest_cache $(BOOK_ASSETS)
 
+# The MNIST feature network behind `evaluate` (tinydiff_lib.metrics): a few minutes on a CPU.
+.PHONY: features
+features: $(STAMP)
+	$(BIN)/python scripts/train_feature_net.py

@@ -42,6 +42,16 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0,1,2, got {text!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must differ, got {text!r}")
+    return seeds
+
+
 def cmd_train(args) -> int:
     from .models import MODELS
     from .training import TrainConfig, train
@@ -98,6 +108,18 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from .metrics import evaluate_checkpoint
+
+    result = evaluate_checkpoint(args.checkpoint, args.num_samples, args.sampler, args.steps, args.eta, args.seed,
+                                 seeds=args.seeds, batch_size=args.batch_size, device=args.device,
+                                 feature_net=args.features, data_root=args.data_root,
+                                 progress=not args.quiet)  # fmt: skip
+    result.pop("per_seed", None)  # the summary only: one line of JSON
+    print(json.dumps({k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in result.items()}))
+    return 0
+
+
 def cmd_params(args) -> int:
     from .models import MODELS, build_model
     from .utils import count_parameters
@@ -145,6 +167,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="FILE.npy (uint8 N×28×28) or FILE.png (grid)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("evaluate", help="score samples of a checkpoint (FID, KID, precision/recall) next to real data")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--num-samples", type=_positive_int, default=1000)
+    p.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddim")
+    p.add_argument("--steps", type=_positive_int, help="DDIM steps (default 50); DDPM uses all T")
+    p.add_argument("--eta", type=_non_negative_float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=_seed_list, help="several sampling seeds, e.g. 0,1,2: mean and std over them")
+    p.add_argument("--batch-size", type=_positive_int, default=256)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument("--features", help="feature-network checkpoint (default checkpoints/mnist_features.pt)")
+    p.add_argument("--data-root", help="folder holding MNIST/raw (default $TINYDIFF_DATA)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("params", help="print the parameter count of every registered model")
     p.add_argument("--json", action="store_true", help="one JSON object {model: parameters} instead of a table")
