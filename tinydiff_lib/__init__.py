@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 from .checkpoint import CheckpointError, export_checkpoint, load_checkpoint, load_model, save_checkpoint
 from .data import DataNotFoundError, data_root, from_uint8, load_mnist, make_loader, mnist_tensor, to_uint8, to_unit
 from .diffusion import diffusion_loss, predict_eps, predict_x0, q_posterior, q_sample, sample_timesteps
+from .hub import REPO_URL, checkpoint_path
 from .metrics import (
     FeatureNet,
     as_model_input,
@@ -80,6 +81,7 @@ __all__ = [
     # training and checkpoints
     "TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_ema",
     "CheckpointError", "save_checkpoint", "load_checkpoint", "load_model", "export_checkpoint",
+    "checkpoint_path", "REPO_URL",
     # metrics
     "FeatureNet", "load_feature_net", "as_model_input", "extract_features", "gaussian_stats", "frechet_distance",
     "polynomial_kernel", "mmd2_unbiased", "kernel_inception_distance", "knn_radii", "precision_recall",

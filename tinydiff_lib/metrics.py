@@ -133,6 +133,13 @@ def load_feature_net(path: str | os.PathLike | None = None, device="cpu") -> Fea
 
     Read with ``torch.load(..., weights_only=True)``; the file holds plain types and tensors only.
     """
+    if path is None and not DEFAULT_FEATURE_NET.is_file():
+        from .hub import checkpoint_path
+
+        try:  # an install without the checkout's checkpoints/ (e.g. Colab): fetch the shipped file
+            path = checkpoint_path("mnist_features")
+        except Exception:
+            path = DEFAULT_FEATURE_NET
     path = Path(path) if path is not None else DEFAULT_FEATURE_NET
     if not path.is_file():
         raise FileNotFoundError(
