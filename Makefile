@@ -68,6 +68,11 @@ clean:
 	rm -rf _build .pytest_cache $(BOOK_ASSETS)
 
 # The MNIST feature network behind `evaluate` (tinydiff_lib.metrics): a few minutes on a CPU.
+# The shipped ladder of checkpoints and their cards (hours on a 2-core CPU; resumes a half-finished run).
+checkpoints: $(STAMP)
+	$(BIN)/python scripts/make_checkpoints.py
+	$(BIN)/python scripts/render_results.py
+
 .PHONY: features
 features: $(STAMP)
 	$(BIN)/python scripts/train_feature_net.py

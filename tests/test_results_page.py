@@ -1,0 +1,29 @@
+import importlib.util
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _render_module():
+    spec = importlib.util.spec_from_file_location("render_results", REPO / "scripts" / "render_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_results_page_is_rendered_from_the_cards():
+    """book/results.md shows exactly what checkpoints/*.json say (run scripts/render_results.py to refresh)."""
+    assert _render_module().render() == (REPO / "book" / "results.md").read_text()
+
+
+def test_every_shipped_checkpoint_has_a_card_that_names_how_it_was_made():
+    shipped = [p for p in (REPO / "checkpoints").glob("*.pt") if not p.name.endswith(".stats.pt")]  # cache: ignored
+    for pt in shipped:
+        card = pt.with_suffix(".json")
+        assert card.exists(), f"{pt.name} has no card"
+        info = json.loads(card.read_text())
+        assert "made_by" in info or "training" in info
+        assert pt.stat().st_size < 6 * 2**20, f"{pt.name} is over 6 MB"
+    total = sum(p.stat().st_size for p in shipped)
+    assert total < 30 * 2**20
