@@ -45,14 +45,19 @@ from .metrics import (
 )
 from .models import (
     MODELS,
+    AttentionBlock,
     BatchNormUNet,
     DilatedConvNet,
+    Downsample,
+    FiLM,
     FiLMUNet,
     MiniUNet,
     MiniUNetV2,
     MLPDenoiser,
+    ResBlock,
     TimeMLP,
     TinyConv,
+    Upsample,
     build_model,
     sinusoidal_embedding,
 )
@@ -78,6 +83,7 @@ __all__ = [
     # models
     "MODELS", "build_model", "TinyConv", "MiniUNet", "MiniUNetV2", "FiLMUNet", "BatchNormUNet", "DilatedConvNet",
     "MLPDenoiser", "TimeMLP", "sinusoidal_embedding", "receptive_field", "frozen_norm_statistics",
+    "FiLM", "ResBlock", "AttentionBlock", "Downsample", "Upsample",
     # training and checkpoints
     "TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_ema",
     "CheckpointError", "save_checkpoint", "load_checkpoint", "load_model", "export_checkpoint",

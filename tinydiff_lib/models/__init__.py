@@ -8,7 +8,7 @@ from functools import partial
 from torch import nn
 
 from .batchnorm_unet import BatchNormUNet
-from .blocks import TimeMLP, sinusoidal_embedding
+from .blocks import AttentionBlock, Downsample, FiLM, ResBlock, TimeMLP, Upsample, sinusoidal_embedding
 from .dilated_convnet import DILATED_CONVNET_PRESETS, DilatedConvNet
 from .film_unet import FILM_UNET_PRESETS, FiLMUNet
 from .mini_unet import MiniUNet, MiniUNetV2
@@ -17,7 +17,7 @@ from .tiny_conv import TinyConv
 
 __all__ = [
     "MODELS", "build_model", "TinyConv", "MiniUNet", "MiniUNetV2", "FiLMUNet", "BatchNormUNet", "DilatedConvNet",
-    "MLPDenoiser", "TimeMLP", "sinusoidal_embedding",
+    "MLPDenoiser", "TimeMLP", "sinusoidal_embedding", "FiLM", "ResBlock", "AttentionBlock", "Downsample", "Upsample",
 ]  # fmt: skip
 
 #: command-line name -> constructor taking keyword arguments
