@@ -26,7 +26,7 @@ import tinydiff_lib as td  # noqa: E402
 LADDER = ["tiny_conv", "mini_unet", "mini_unet_v2", "film_unet", "batchnorm_unet", "dilated_convnet"]
 
 #: one budget for every rung: same schedule, optimiser, batch size and number of steps
-BUDGET = dict(steps=4000, batch_size=64, lr=1e-3, schedule="linear", seed=0, ema_decay=0.999)
+BUDGET = dict(steps=1500, batch_size=64, lr=1e-3, schedule="linear", seed=0, ema_decay=0.995)
 
 
 def train_command(model: str, out: Path, budget: dict, resume: bool) -> list[str]:
