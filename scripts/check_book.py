@@ -50,6 +50,9 @@ CHROMIUM_ARGS = [
 # https://cdn.jsdelivr.net/npm/<package>@<version>/<path> is served from <assets>/<package>/<path> when that
 # package is installed there with a matching version (jsDelivr serves npm packages byte for byte).
 JSDELIVR = re.compile(r"^https://cdn\.jsdelivr\.net/npm/(?P<pkg>(@[^/@]+/)?[^/@]+)@(?P<ver>[^/]+)/(?P<rest>.*)$")
+# matplotlib's to_jshtml animations link Font Awesome (their play/pause icons) from maxcdn; the npm package
+# font-awesome holds the same files.
+MAXCDN_FA = re.compile(r"^https://maxcdn\.bootstrapcdn\.com/(?P<pkg>font-awesome)/(?P<ver>[^/]+)/(?P<rest>.*)$")
 
 # External images in the pages. The CI machine is offline, so each is replaced by a stand-in of the same type
 # (the <img> must still decode); the reason is printed with the report.
@@ -128,7 +131,8 @@ class CdnRouter:
         self.blocked: list[str] = []
 
     def local_file(self, url: str) -> Path | None:
-        m = JSDELIVR.match(url.split("?")[0].split("#")[0])
+        bare = url.split("?")[0].split("#")[0]
+        m = JSDELIVR.match(bare) or MAXCDN_FA.match(bare)
         if not m:
             return None
         pkg_dir = self.assets / m.group("pkg")

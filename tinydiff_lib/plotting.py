@@ -243,4 +243,6 @@ def animate_trajectory(
     anim = FuncAnimation(fig, draw, frames=len(keep), interval=interval, blit=False)
     html = anim.to_jshtml(default_mode="once")
     fig.clear()
-    return html
+    # matplotlib's controls sit in a <form action="#n">: a link to an anchor that does not exist (link checkers
+    # flag it); the form is never submitted, so drop the action
+    return html.replace(' action="#n"', "")
