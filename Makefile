@@ -26,10 +26,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 # Renders the committed notebook outputs (nothing is executed); any Sphinx warning fails the build.
 book: $(STAMP)
+	@echo "== $@: started at $$(date +%T)"
 	$(BIN)/jupyter-book build . -W --keep-going
 	@echo "The book is in _build/html/index.html (open it in a browser; publish: .github/workflows/pages.yml)"
 
 test-unit: $(STAMP)
+	@echo "== $@: started at $$(date +%T)"
 	$(BIN)/python -m pytest tests -q
 
 lint: $(STAMP)
@@ -39,6 +41,7 @@ lint: $(STAMP)
 # Every notebook, top to bottom, in a fresh kernel (cwd notebooks/): any error fails; cells marked
 # `# NBVAL_CHECK_OUTPUT` are compared with their stored output.
 test-notebooks: $(STAMP)
+	@echo "== $@: started at $$(date +%T)"
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
 	  $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 	    --nbval-cell-timeout=$(NBVAL_TIMEOUT) --nbval-sanitize-with notebooks/nbval_sanitize.cfg notebooks/; \
@@ -59,6 +62,7 @@ $(ASSETS_STAMP): scripts/book-assets.json
 
 # Internal links/images/anchors (LinkChecker) and every page in headless Chromium (scripts/check_book.py).
 check-book: $(STAMP) $(ASSETS_STAMP) $(CHROMIUM)
+	@echo "== $@: started at $$(date +%T)"
 	@test -f _build/html/index.html || { echo "check-book: build the book first (make book)"; exit 1; }
 	$(BIN)/python scripts/check_book.py
 
