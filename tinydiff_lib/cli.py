@@ -73,16 +73,16 @@ def cmd_train(args) -> int:
     )
     result = train(config, out=out, resume=args.resume, device=args.device, progress=not args.quiet,
                    data_root=args.data_root)  # fmt: skip
-    images = (result.step if not args.resume else len(result.history["loss"])) * config.batch_size
+    recent = result.history["loss"][-100:]
     print(
         json.dumps(
             {
                 "checkpoint": str(out),
                 "model": config.model,
                 "step": result.step,
-                "final_loss": round(sum(result.history["loss"][-100:]) / len(result.history["loss"][-100:]), 5),
+                "final_loss": round(sum(recent) / len(recent), 5),
                 "wall_time_s": round(result.wall_time_s, 1),
-                "images_per_s": round(images / max(result.wall_time_s, 1e-9), 1),
+                "images_per_s": round(result.step * config.batch_size / max(result.wall_time_s, 1e-9), 1),
             }
         )
     )
@@ -90,21 +90,18 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    import torch
-
     from .checkpoint import load_model
-    from .sampling_io import generate, save_samples
+    from .sampling_io import generate, resolve_steps, save_samples
     from .utils import get_device
 
     if Path(args.out).suffix not in (".npy", ".png"):
         raise UserError(f"--out must end in .npy or .png, got {args.out}")
-    torch.manual_seed(args.seed)
     model, schedule, _ = load_model(args.checkpoint, device=get_device(args.device))
     x = generate(model, schedule, args.num_samples, args.sampler, args.steps, args.eta, args.seed,
                  batch_size=args.batch_size, progress=not args.quiet)  # fmt: skip
     path = save_samples(x, args.out)
     print(json.dumps({"out": str(path), "num_samples": len(x), "sampler": args.sampler,
-                      "steps": args.steps or (schedule.num_steps if args.sampler == "ddpm" else 50)}))  # fmt: skip
+                      "steps": resolve_steps(args.sampler, args.steps, schedule.num_steps)}))  # fmt: skip
     return 0
 
 

@@ -478,7 +478,7 @@ def evaluate_checkpoint(
     subset standard error), the class histogram summed over seeds, and every run under ``per_seed``.
     """
     from .checkpoint import load_model
-    from .sampling_io import generate
+    from .sampling_io import generate, resolve_steps
 
     start = time.perf_counter()
     if num_samples <= k:
@@ -496,7 +496,7 @@ def evaluate_checkpoint(
     result = runs[0] if len(runs) == 1 else _mean_std_over_seeds(runs)
     result.update(
         checkpoint=str(path), model=ckpt["model"]["name"], sampler=sampler,
-        steps=steps or (schedule.num_steps if sampler == "ddpm" else 50), eta=eta,
+        steps=resolve_steps(sampler, steps, schedule.num_steps), eta=eta,
         **({"seed": seeds[0]} if len(seeds) == 1 else {"seeds": seeds}),
         seconds=time.perf_counter() - start,
     )  # fmt: skip

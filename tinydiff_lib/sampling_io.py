@@ -11,9 +11,15 @@ from tqdm.auto import tqdm
 from .data import to_uint8
 from .samplers import ddim_sample, ddpm_sample
 
-__all__ = ["generate", "save_samples"]
+__all__ = ["generate", "save_samples", "resolve_steps"]
 
 SAMPLERS = ("ddpm", "ddim")
+DEFAULT_DDIM_STEPS = 50
+
+
+def resolve_steps(sampler: str, steps: int | None, num_train_steps: int) -> int:
+    """The number of network passes a sampler makes: all T for DDPM, ``steps`` (default 50) for DDIM."""
+    return num_train_steps if sampler == "ddpm" else steps or DEFAULT_DDIM_STEPS
 
 
 def generate(
@@ -37,6 +43,7 @@ def generate(
         raise ValueError(f"--num-samples must be >= 1, got {num_samples}")
     if sampler == "ddpm" and steps not in (None, schedule.num_steps):
         raise ValueError(f"DDPM runs all {schedule.num_steps} steps; use --sampler ddim for --steps {steps}")
+    num_steps = resolve_steps(sampler, steps, schedule.num_steps)
     gen = torch.Generator().manual_seed(seed)
     out = []
     bar = tqdm(total=num_samples, disable=not progress, desc=f"sampling ({sampler})")
@@ -45,7 +52,7 @@ def generate(
         if sampler == "ddpm":
             x = ddpm_sample(model, schedule, shape, generator=gen)
         else:
-            x = ddim_sample(model, schedule, shape, num_steps=steps or 50, eta=eta, generator=gen)
+            x = ddim_sample(model, schedule, shape, num_steps=num_steps, eta=eta, generator=gen)
         out.append(x.cpu())
         bar.update(shape[0])
     bar.close()
