@@ -23,7 +23,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a source checkout without installing
 
-from tinydiff_lib.models import MODELS, build_model  # noqa: E402
+from tinydiff_lib.models import MODELS, OPTIONAL_MODELS, build_model  # noqa: E402
 from tinydiff_lib.utils import count_parameters, get_device  # noqa: E402
 
 IMAGE_MODELS = [name for name in MODELS if name != "mlp"]  # the MLP denoises 2-D points, not images
@@ -31,7 +31,8 @@ IMAGE_MODELS = [name for name in MODELS if name != "mlp"]  # the MLP denoises 2-
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default=",".join(IMAGE_MODELS), help="comma-separated registry names")
+    p.add_argument("--models", default=",".join(IMAGE_MODELS),
+                   help="comma-separated registry names (diffusers_unet too, with diffusers installed)")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--train-batch", type=int, default=64)
     p.add_argument("--sample-batch", type=int, default=128)
@@ -96,7 +97,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     device = get_device(args.device)
     names = [n.strip() for n in args.models.split(",") if n.strip()]
-    unknown = [n for n in names if n not in MODELS]
+    unknown = [n for n in names if n not in MODELS and n not in OPTIONAL_MODELS]
     if unknown:
         print(f"error: unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}", file=sys.stderr)
         return 2

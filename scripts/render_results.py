@@ -1,9 +1,11 @@
-"""Write the ladder table of book/results.md from the checkpoint cards (checkpoints/<model>.json).
+"""Write the measured tables of book/results.md from the cards and studies the scripts wrote.
 
-    python scripts/render_results.py          # rewrites the block between the LADDER markers
+    python scripts/render_results.py          # rewrites the blocks between the LADDER, BEST and LIBRARY markers
     python scripts/render_results.py --check  # exits 1 when the page is out of date with the cards
 
-Every number in the table is read from a card that `scripts/make_checkpoints.py` wrote.
+Every number is read from a file a script wrote: checkpoints/<name>.json (scripts/make_checkpoints.py),
+results/film_unet_best_study.json (scripts/study_sampling.py), results/library_unet.json
+(scripts/compare_diffusers.py).
 """
 
 from __future__ import annotations
@@ -15,8 +17,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = REPO / "book" / "results.md"
-BEGIN, END = "<!-- LADDER:BEGIN (scripts/render_results.py) -->", "<!-- LADDER:END -->"
 LADDER = ["tiny_conv", "mini_unet", "mini_unet_v2", "film_unet", "batchnorm_unet", "dilated_convnet"]
+BEST = "film_unet_best"
+#: the real-data-floor multiple the best FiLM U-Net aims for, and the precision / recall it needs (issue 6)
+FID_TARGET, PR_TARGET = 1.6, 0.8
+
+
+def _json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def _metric(m: dict | None, name: str, fmt: str) -> str:
@@ -26,50 +34,148 @@ def _metric(m: dict | None, name: str, fmt: str) -> str:
     return f"{m[name]:{fmt}} ({floor:{fmt}})" if floor is not None else f"{m[name]:{fmt}}"
 
 
-def table(cards: dict[str, dict]) -> str:
-    head = ("| model | parameters | steps × batch | train images/s | wall time | final loss | "
-            "FID (floor) | KID (floor) | precision (floor) | recall (floor) |")  # fmt: skip
-    rows = [head, "|" + "---|" * 10]
+def _card_row(name: str, card: dict) -> str:
+    m = card.get("metrics")
+    return (
+        f"| `{name}` | {card['parameters']:,} | {card['steps']} × {card['training']['batch_size']} | "
+        f"{card['train_images_per_s']:.0f} | {card['wall_time_s'] / 60:.0f} min | {card['final_loss']:.4f} | "
+        f"{_metric(m, 'fid', '.3g')} | {_metric(m, 'kid', '.4f')} | {_metric(m, 'precision', '.3f')} | "
+        f"{_metric(m, 'recall', '.3f')} |"
+    )
+
+
+CARD_HEAD = [
+    "| model | parameters | steps × batch | train images/s | wall time | final loss | "
+    "FID (floor) | KID (floor) | precision (floor) | recall (floor) |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+]
+
+
+def _sampling_note(m: dict) -> str:
+    return (
+        f"Sample quality: {m['num_samples']:,} samples per model, {m['sampler'].upper()} with {m['steps']} steps, "
+        f"seed {m.get('seed', 0)}, scored against the MNIST test set; the floor is {m['num_floor']:,} real "
+        "MNIST-train images scored the same way."
+    )
+
+
+def ladder_table() -> str:
+    cards = {name: _json(REPO / "checkpoints" / f"{name}.json") for name in LADDER}
+    if not any(cards.values()):
+        return "No checkpoint cards yet: run `make checkpoints`."
+    rows = list(CARD_HEAD)
     for name in LADDER:
-        card = cards.get(name)
-        if card is None:
-            rows.append(f"| `{name}` | not trained yet | | | | | | | | |")
-            continue
-        m = card.get("metrics")
-        rows.append(
-            f"| `{name}` | {card['parameters']:,} | {card['steps']} × {card['training']['batch_size']} | "
-            f"{card['train_images_per_s']:.0f} | {card['wall_time_s'] / 60:.0f} min | {card['final_loss']:.4f} | "
-            f"{_metric(m, 'fid', '.1f')} | {_metric(m, 'kid', '.3f')} | {_metric(m, 'precision', '.2f')} | "
-            f"{_metric(m, 'recall', '.2f')} |"
-        )
-    evaluated = [c["metrics"] for c in cards.values() if c.get("metrics")]
+        rows.append(_card_row(name, cards[name]) if cards[name] else f"| `{name}` | not trained yet |" + " |" * 8)
+    trained = [c for c in cards.values() if c]
+    evaluated = [c["metrics"] for c in trained if c.get("metrics")]
     if evaluated:
-        m = evaluated[0]
-        rows.append("")
-        rows.append(
-            f"Sample quality: {m['num_samples']:,} samples per model, {m['sampler'].upper()} with {m['steps']} steps, "
-            f"seed {m.get('seed', 0)}, scored against the MNIST test set; the floor is {m['num_floor']:,} real "
-            "MNIST-train images scored the same way."
-        )
-    devices = sorted({c["device"] for c in cards.values()})
-    rows.append("")
-    rows.append(f"Trained on: {', '.join(devices)} (torch {next(iter(cards.values()))['torch_version']}).")
+        rows += ["", _sampling_note(evaluated[0])]
+    devices = sorted({c["device"] for c in trained})
+    rows += ["", f"Trained on: {', '.join(devices)} (torch {trained[0]['torch_version']})."]
     return "\n".join(rows)
 
 
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def best_section() -> str:
+    card = _json(REPO / "checkpoints" / f"{BEST}.json")
+    if not card or not card.get("metrics"):
+        return f"No card yet: run `python scripts/make_checkpoints.py --models {BEST}`."
+    m = card["metrics"]
+    ratio = m["fid"] / m["fid_floor"]
+    t = card["training"]
+    rows = [*CARD_HEAD, _card_row(BEST, card), "", _sampling_note(m), ""]
+    rows.append(
+        f"Trained by `{card['made_by']}`: {t['steps']} steps × {t['batch_size']} images, AdamW lr {t['lr']:g} with "
+        f"cosine decay, EMA {t['ema_decay']}, on {card['device']} ({card['wall_time_s'] / 60:.0f} min). "
+        f"FID is {ratio:.2f}× the floor (target ≤ {FID_TARGET}×: {_verdict(ratio <= FID_TARGET)}); precision "
+        f"{m['precision']:.3f} and recall {m['recall']:.3f} (target ≥ {PR_TARGET}: "
+        f"{_verdict(min(m['precision'], m['recall']) >= PR_TARGET)})."
+    )
+    study = _json(REPO / "results" / f"{BEST}_study.json")
+    if study:
+        rows += ["", *sampler_table(study), "", *weights_table(study)]
+    return "\n".join(rows)
+
+
+def sampler_table(study: dict) -> list[str]:
+    s = study.get("samplers", {})
+    ref = s.get("ddpm-1000")
+    rows = ["| sampler | network passes per image | FID (floor) | vs DDPM-1000 | precision | recall | seconds |",
+            "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for key in ["ddpm-1000", "ddim-100", "ddim-50", "ddim-20", "ddim-10"]:
+        r = s.get(key)
+        if r is None:
+            rows.append(f"| {key.upper()} | not measured yet | | | | | |")
+            continue
+        change = f"{100 * (r['fid'] / ref['fid'] - 1):+.1f} %" if ref and key != "ddpm-1000" else "–"
+        rows.append(
+            f"| {key.upper()} | {r['steps']} | {r['fid']:.2f} ({r['fid_floor']:.2f}) | {change} | "
+            f"{r['precision']:.3f} | {r['recall']:.3f} | {r['seconds']:.0f} |"
+        )
+    n = next(iter(s.values()))["num_samples"] if s else 0
+    rows += ["", f"{n:,} samples per sampler, all from the same starting noise (seed 0); DDIM with η = 0."]
+    return rows
+
+
+def weights_table(study: dict) -> list[str]:
+    w = study.get("weights", {})
+    names = {"ema_float32": "EMA, float32 (shipped)", "raw_float32": "raw optimiser weights, float32",
+             "ema_bfloat16": "EMA, stored as bfloat16"}  # fmt: skip
+    rows = ["| weights | FID (floor) | KID | precision | recall |", "|---|---:|---:|---:|---:|"]
+    for key, label in names.items():
+        r = w.get(key)
+        rows.append(
+            f"| {label} | {r['fid']:.2f} ({r['fid_floor']:.2f}) | {r['kid']:.4f} | {r['precision']:.3f} | "
+            f"{r['recall']:.3f} |"
+            if r
+            else f"| {label} | not measured yet | | | |"
+        )
+    n = next(iter(w.values()))["num_samples"] if w else 0
+    rows += ["", f"{n:,} samples each, DDIM-20, seed 0 (the same starting noise for all three)."]
+    return rows
+
+
+def library_section() -> str:
+    result = _json(REPO / "results" / "library_unet.json")
+    if not result:
+        return "Not measured yet: run `python scripts/compare_diffusers.py`."
+    rows = ["| model | parameters | train images/s | sampling images/s per pass | final loss | FID (floor) | "
+            "precision | recall |", "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for name, r in result["models"].items():
+        rows.append(
+            f"| `{name}` | {r['parameters']:,} | {r['train_images_per_s']:.0f} | {r['sample_images_per_s']:.0f} | "
+            f"{r['final_loss']:.4f} | {r['fid']:.2f} ({r['fid_floor']:.2f}) | {r['precision']:.3f} | "
+            f"{r['recall']:.3f} |"
+        )
+    b = result["budget"]
+    n = next(iter(result["models"].values()))["num_samples"]
+    rows += ["", f"Both trained by our loop with the ladder budget ({b['steps']} steps × {b['batch_size']}, lr "
+             f"{b['lr']:g}, EMA {b['ema_decay']}, {b['schedule']} schedule); {n:,} samples each, "
+             f"{result['sampling']}. Speeds: {result['speed_probe']}; made by `{result['made_by']}`."]  # fmt: skip
+    return "\n".join(rows)
+
+
+#: marker name -> the function that writes what goes between its markers
+BLOCKS = {"LADDER": ladder_table, "BEST": best_section, "LIBRARY": library_section}
+
+
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:BEGIN (scripts/render_results.py) -->", f"<!-- {name}:END -->"
+
+
 def render() -> str:
-    cards = {}
-    for name in LADDER:
-        path = REPO / "checkpoints" / f"{name}.json"
-        if path.exists():
-            cards[name] = json.loads(path.read_text())
     page = PAGE.read_text()
-    if BEGIN not in page or END not in page:
-        raise SystemExit(f"{PAGE} lacks the markers {BEGIN} ... {END}")
-    before, rest = page.split(BEGIN, 1)
-    _, after = rest.split(END, 1)
-    body = table(cards) if cards else "No checkpoint cards yet: run `make checkpoints`."
-    return f"{before}{BEGIN}\n{body}\n{END}{after}"
+    for name, write in BLOCKS.items():
+        begin, end = _markers(name)
+        if begin not in page or end not in page:
+            raise SystemExit(f"{PAGE} lacks the markers {begin} ... {end}")
+        before, rest = page.split(begin, 1)
+        _, after = rest.split(end, 1)
+        page = f"{before}{begin}\n{write()}\n{end}{after}"
+    return page
 
 
 def main(argv=None) -> int:

@@ -104,3 +104,14 @@ def test_ddpm_refuses_a_step_count(checkpoint, tmp_path, capsys):
 def test_train_refuses_to_overwrite_without_resume(checkpoint, capsys):
     assert main(["train", "--model", "tiny_conv", "--out", str(checkpoint)]) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_training_the_library_unet_without_diffusers_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    import tinydiff_lib.data as data_module
+
+    fake = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    monkeypatch.setattr(data_module, "mnist_tensor", lambda train=True, root=None: (fake, torch.zeros(16)))
+    monkeypatch.setitem(sys.modules, "diffusers", None)  # as on a machine without the optional package
+    code = main(["train", "--model", "diffusers_unet", "--steps", "1", "--out", str(tmp_path / "r.pt"), "--quiet"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "pip install" in lines[0]

@@ -1,6 +1,7 @@
 """The model zoo: every registered denoiser keeps the (x, t) -> ε̂ contract of DESIGN.md §2."""
 
 import json
+import sys
 
 import pytest
 import torch
@@ -180,3 +181,21 @@ def test_cli_params_prints_every_model(capsys):
     assert cli.main(["params"]) == 0
     table = capsys.readouterr().out
     assert all(name in table for name in MODELS)
+
+
+def test_optional_library_unet_explains_a_missing_package(monkeypatch):
+    """diffusers_unet is not part of the zoo; without diffusers, building it says how to install it."""
+    from tinydiff_lib.models import OPTIONAL_MODELS
+
+    assert "diffusers_unet" in OPTIONAL_MODELS and "diffusers_unet" not in MODELS
+    monkeypatch.setitem(sys.modules, "diffusers", None)  # makes `import diffusers` fail
+    with pytest.raises(ImportError, match="pip install"):
+        build_model("diffusers_unet")
+
+
+def test_optional_library_unet_matches_the_course_configuration():
+    pytest.importorskip("diffusers")
+    model = build_model("diffusers_unet")
+    assert count_parameters(model) == 1_707_009  # the course's MNIST UNet2DModel: about 1.7 M parameters
+    x, t = torch.randn(2, 1, 28, 28), torch.tensor([0, 999])
+    assert model(x, t).shape == (2, 1, 28, 28)

@@ -163,3 +163,22 @@ def test_device_selection():
             td.get_device("cuda")
     with pytest.raises(ValueError):
         td.get_device("tpu")
+
+
+def test_export_raw_weights_and_bfloat16(tmp_path):
+    """raw=True ships the optimiser's weights (not their EMA); a bfloat16 export loads back as float32."""
+    out = tmp_path / "run.pt"
+    cfg = td.TrainConfig(**SMALL, steps=6, batch_size=8, ema_decay=0.9, checkpoint_every=3)
+    result = td.train(cfg, data=small_data(), out=out, device="cpu", progress=False)
+    raw, _, ckpt = td.load_model(td.export_checkpoint(out, tmp_path / "raw.pt", raw=True))
+    assert ckpt["ema"] is False and ckpt["train_state"] is None
+    for a, b in zip(raw.state_dict().values(), result.model.state_dict().values()):
+        assert torch.equal(a, b)
+    ema, _, _ = td.load_model(td.export_checkpoint(out, tmp_path / "ema.pt"))
+    assert any(not torch.equal(a, b) for a, b in zip(ema.state_dict().values(), raw.state_dict().values()))
+    half, _, ckpt = td.load_model(td.export_checkpoint(out, tmp_path / "bf16.pt", dtype=torch.bfloat16))
+    assert ckpt["weights_dtype"] == "bfloat16" and next(half.parameters()).dtype == torch.float32
+    for a, b in zip(half.state_dict().values(), ema.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=2**-7, atol=1e-6)  # bfloat16 keeps 8 significant bits
+    with pytest.raises(td.CheckpointError, match="no separate raw weights"):
+        td.export_checkpoint(tmp_path / "ema.pt", tmp_path / "again.pt", raw=True)

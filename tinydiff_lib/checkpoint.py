@@ -65,9 +65,16 @@ def load_model(path_or_ckpt, device="cpu") -> tuple[torch.nn.Module, NoiseSchedu
     return model.to(device).eval(), schedule.to(device), ckpt
 
 
-def export_checkpoint(src, dst, dtype: torch.dtype = torch.float32) -> Path:
-    """Copy a run file without its resumable training state (optimizer etc.): the small file we ship."""
+def export_checkpoint(src, dst, dtype: torch.dtype = torch.float32, raw: bool = False) -> Path:
+    """Copy a run file without its resumable training state (optimizer etc.): the small file we ship.
+
+    ``raw=True`` exports the optimiser's own weights instead of their EMA (to measure what the EMA buys).
+    """
     ckpt = dict(load_checkpoint(src))
+    if raw:
+        if not ckpt.get("train_state") or not ckpt.get("ema"):
+            raise CheckpointError(f"{src} holds no separate raw weights (not a run file, or trained without EMA)")
+        ckpt["state_dict"], ckpt["ema"] = ckpt["train_state"]["model"], False
     ckpt["train_state"] = None
     ckpt["state_dict"] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     ckpt["weights_dtype"] = str(dtype).removeprefix("torch.")

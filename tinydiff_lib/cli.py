@@ -53,11 +53,12 @@ def _seed_list(text: str) -> list[int]:
 
 
 def cmd_train(args) -> int:
-    from .models import MODELS
+    from .models import MODELS, OPTIONAL_MODELS
     from .training import TrainConfig, train
 
-    if args.model not in MODELS:
-        raise UserError(f"unknown model {args.model!r}; known models: {', '.join(sorted(MODELS))}")
+    if args.model not in MODELS and args.model not in OPTIONAL_MODELS:
+        known = sorted({*MODELS, *OPTIONAL_MODELS})
+        raise UserError(f"unknown model {args.model!r}; known models: {', '.join(known)}")
     out = Path(args.out or f"runs/{args.model}.pt")
     if out.exists() and not args.resume:
         raise UserError(f"{out} exists; pass --resume to continue it or choose another --out")
@@ -194,7 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except (UserError, CheckpointError, DataNotFoundError, NonFiniteLossError, ValueError, FileNotFoundError) as exc:
+    except (
+        UserError,
+        CheckpointError,
+        DataNotFoundError,
+        NonFiniteLossError,
+        ValueError,
+        FileNotFoundError,
+        ImportError,
+    ) as exc:  # ImportError: an optional model's package (diffusers) is missing
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ from torch import nn
 
 from .batchnorm_unet import BatchNormUNet
 from .blocks import AttentionBlock, Downsample, FiLM, ResBlock, TimeMLP, Upsample, sinusoidal_embedding
+from .diffusers_unet import DiffusersUNet
 from .dilated_convnet import DILATED_CONVNET_PRESETS, DilatedConvNet
 from .film_unet import FILM_UNET_PRESETS, FiLMUNet
 from .mini_unet import MiniUNet, MiniUNetV2
@@ -16,8 +17,9 @@ from .mlp import MLPDenoiser
 from .tiny_conv import TinyConv
 
 __all__ = [
-    "MODELS", "build_model", "TinyConv", "MiniUNet", "MiniUNetV2", "FiLMUNet", "BatchNormUNet", "DilatedConvNet",
-    "MLPDenoiser", "TimeMLP", "sinusoidal_embedding", "FiLM", "ResBlock", "AttentionBlock", "Downsample", "Upsample",
+    "MODELS", "OPTIONAL_MODELS", "build_model", "TinyConv", "MiniUNet", "MiniUNetV2", "FiLMUNet", "BatchNormUNet",
+    "DilatedConvNet", "DiffusersUNet", "MLPDenoiser", "TimeMLP", "sinusoidal_embedding", "FiLM", "ResBlock",
+    "AttentionBlock", "Downsample", "Upsample",
 ]  # fmt: skip
 
 #: command-line name -> constructor taking keyword arguments
@@ -34,8 +36,15 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+#: models that need an optional package (built only on request; not part of the series' zoo)
+OPTIONAL_MODELS: dict[str, Callable[..., nn.Module]] = {
+    "diffusers_unet": DiffusersUNet,  # needs `diffusers`: the library U-Net of the results page
+}
+
+
 def build_model(name: str, **kwargs) -> nn.Module:
     """Construct the model registered as ``name``; unknown names list the known ones."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
-    return MODELS[name](**kwargs)
+    known = {**MODELS, **OPTIONAL_MODELS}
+    if name not in known:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(known))}")
+    return known[name](**kwargs)
