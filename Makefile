@@ -71,12 +71,21 @@ test: test-unit test-notebooks book check-book
 clean:
 	rm -rf _build .pytest_cache $(BOOK_ASSETS)
 
-# The MNIST feature network behind `evaluate` (tinydiff_lib.metrics): a few minutes on a CPU.
-# The shipped ladder of checkpoints and their cards (hours on a 2-core CPU; resumes a half-finished run).
+# The shipped ladder of checkpoints, the best FiLM U-Net, and their cards (hours on a 2-core CPU;
+# resumes a half-finished run).
 checkpoints: $(STAMP)
 	$(BIN)/python scripts/make_checkpoints.py
 	$(BIN)/python scripts/render_results.py
 
-.PHONY: features
+# The best FiLM U-Net's sampler / EMA / dtype study and the library U-Net comparison (after `make
+# checkpoints`; about an hour on 2 cores). diffusers is installed here only: nothing else needs it.
+studies: $(STAMP)
+	$(BIN)/python scripts/study_sampling.py
+	$(BIN)/pip install -c constraints.txt -e ".[benchmark]"
+	$(BIN)/python scripts/compare_diffusers.py
+	$(BIN)/python scripts/render_results.py
+
+# The MNIST feature network behind `evaluate` (tinydiff_lib.metrics): a few minutes on a CPU.
+.PHONY: features studies
 features: $(STAMP)
 	$(BIN)/python scripts/train_feature_net.py

@@ -18,6 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PAGE = REPO / "book" / "results.md"
 LADDER = ["tiny_conv", "mini_unet", "mini_unet_v2", "film_unet", "batchnorm_unet", "dilated_convnet"]
+CLIMB = LADDER[:4]  # the rungs along which FID must fall: TinyConv → MiniUNet → MiniUNetV2 → FiLM U-Net
 BEST = "film_unet_best"
 #: the real-data-floor multiple the best FiLM U-Net aims for, and the precision / recall it needs (issue 6)
 FID_TARGET, PR_TARGET = 1.6, 0.8
@@ -71,7 +72,14 @@ def ladder_table() -> str:
     if evaluated:
         rows += ["", _sampling_note(evaluated[0])]
     devices = sorted({c["device"] for c in trained})
-    rows += ["", f"Trained on: {', '.join(devices)} (torch {trained[0]['torch_version']})."]
+    hours = sum(c["wall_time_s"] for c in trained) / 3600
+    rows += ["", f"Trained on: {', '.join(devices)} (torch {trained[0]['torch_version']}); the whole ladder took "
+             f"{hours:.1f} h of training wall time."]  # fmt: skip
+    climb = [cards[n]["metrics"]["fid"] for n in CLIMB if cards.get(n) and cards[n].get("metrics")]
+    if len(climb) == len(CLIMB):
+        falls = all(a > b for a, b in zip(climb, climb[1:]))
+        rows += ["", f"FID along {' → '.join(CLIMB)}: {' → '.join(f'{f:.3g}' for f in climb)} "
+                 f"({'falls at every rung' if falls else '**does not fall at every rung**'})."]  # fmt: skip
     return "\n".join(rows)
 
 

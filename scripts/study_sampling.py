@@ -1,7 +1,7 @@
 """How the best FiLM U-Net's sample quality depends on the sampler, the step count, the EMA and the weight dtype.
 
     python scripts/study_sampling.py                          # writes results/film_unet_best_study.json
-    python scripts/study_sampling.py --sampler-samples 500    # cheaper: DDPM-1000 is 1000 network passes/image
+    python scripts/study_sampling.py --sampler-samples 2000   # tighter, slower: DDPM-1000 is 1000 passes/image
 
 Every entry samples with seed 0 (the same starting noise x_T for every sampler) and is scored with
 :func:`tinydiff_lib.evaluate_checkpoint` next to the real-data floor at the same sample count:
@@ -56,8 +56,8 @@ def score(path: Path, num_samples: int, sampler: str, steps: int) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default="film_unet_best", help="name of a run in runs/ (default film_unet_best)")
-    p.add_argument("--sampler-samples", type=int, default=1000, help="samples per sampler setting")
-    p.add_argument("--weight-samples", type=int, default=2000, help="samples per weight variant (DDIM-20)")
+    p.add_argument("--sampler-samples", type=int, default=500, help="samples per sampler setting")
+    p.add_argument("--weight-samples", type=int, default=1000, help="samples per weight variant (DDIM-20)")
     p.add_argument("--only", choices=["samplers", "weights"], help="run one part only")
     args = p.parse_args(argv)
 

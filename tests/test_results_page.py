@@ -27,3 +27,14 @@ def test_every_shipped_checkpoint_has_a_card_that_names_how_it_was_made():
         assert pt.stat().st_size < 6 * 2**20, f"{pt.name} is over 6 MB"
     total = sum(p.stat().st_size for p in shipped)
     assert total < 30 * 2**20
+
+
+def test_fid_falls_along_the_ladder_of_the_shipped_cards():
+    """TinyConv → MiniUNet → MiniUNetV2 → FiLM U-Net: each rung's shipped checkpoint scores a lower FID."""
+    render = _render_module()
+    cards = [json.loads((REPO / "checkpoints" / f"{name}.json").read_text()) for name in render.CLIMB]
+    fids = [card["metrics"]["fid"] for card in cards]
+    assert all(a > b for a, b in zip(fids, fids[1:])), dict(zip(render.CLIMB, fids))
+    assert len({(c["metrics"]["num_samples"], c["metrics"]["sampler"], c["metrics"]["steps"]) for c in cards}) == 1
+    assert len({json.dumps({k: v for k, v in c["training"].items() if k not in ("model", "model_kwargs")})
+                for c in cards}) == 1, "the rungs must share one training budget"  # fmt: skip
