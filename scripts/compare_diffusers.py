@@ -41,7 +41,7 @@ def _script(name: str):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--num-samples", type=int, default=2000, help="samples scored per model (DDIM-20, seed 0)")
+    p.add_argument("--num-samples", type=int, default=1000, help="samples scored per model (DDIM-20, seed 0)")
     args = p.parse_args(argv)
     make, bench = _script("make_checkpoints"), _script("benchmark_models")
 

@@ -56,8 +56,8 @@ def score(path: Path, num_samples: int, sampler: str, steps: int) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default="film_unet_best", help="name of a run in runs/ (default film_unet_best)")
-    p.add_argument("--sampler-samples", type=int, default=500, help="samples per sampler setting")
-    p.add_argument("--weight-samples", type=int, default=1000, help="samples per weight variant (DDIM-20)")
+    p.add_argument("--sampler-samples", type=int, default=400, help="samples per sampler setting")
+    p.add_argument("--weight-samples", type=int, default=500, help="samples per weight variant (DDIM-20)")
     p.add_argument("--only", choices=["samplers", "weights"], help="run one part only")
     args = p.parse_args(argv)
 
