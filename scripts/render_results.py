@@ -123,8 +123,9 @@ def sampler_table(study: dict) -> list[str]:
             f"| {key.upper()} | {r['steps']} | {r['fid']:.2f} ({r['fid_floor']:.2f}) | {change} | "
             f"{r['precision']:.3f} | {r['recall']:.3f} | {r['seconds']:.0f} |"
         )
-    n = next(iter(s.values()))["num_samples"] if s else 0
-    rows += ["", f"{n:,} samples per sampler, all from the same starting noise (seed 0); DDIM with η = 0."]
+    if s:
+        n = next(iter(s.values()))["num_samples"]
+        rows += ["", f"{n:,} samples per sampler, all from the same starting noise (seed 0); DDIM with η = 0."]
     return rows
 
 
@@ -141,8 +142,9 @@ def weights_table(study: dict) -> list[str]:
             if r
             else f"| {label} | not measured yet | | | |"
         )
-    n = next(iter(w.values()))["num_samples"] if w else 0
-    rows += ["", f"{n:,} samples each, DDIM-20, seed 0 (the same starting noise for all three)."]
+    if w:
+        n = next(iter(w.values()))["num_samples"]
+        rows += ["", f"{n:,} samples each, DDIM-20, seed 0 (the same starting noise for all three)."]
     return rows
 
 
