@@ -61,7 +61,7 @@ def main(argv=None) -> int:
             "sample_images_per_s": round(speed["sample"], 1),
             "steps": ckpt["step"],
             "batch_size": ckpt["config"]["batch_size"],
-            "final_loss": round(sum(ckpt["history"]["loss"][-200:]) / 200, 5),
+            "final_loss": make.final_loss(ckpt["history"]),
             **{k: m[k] for k in SCORES},
         }
         print(json.dumps({name: {k: rows[name][k] for k in ("parameters", "train_images_per_s", "fid")}}), flush=True)

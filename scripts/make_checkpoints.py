@@ -54,11 +54,16 @@ def train(name: str, model: str, budget: dict) -> Path:
     return run
 
 
+def final_loss(history: dict) -> float:
+    """The training loss the cards report: the mean of the last 200 steps."""
+    recent = history["loss"][-200:]
+    return round(sum(recent) / len(recent), 5)
+
+
 def card(run: Path, shipped: Path, metrics: dict | None) -> dict:
     """Everything needed to judge and reproduce a shipped checkpoint (see the results page)."""
     ckpt = td.load_checkpoint(run)
     model, _, _ = td.load_model(shipped)
-    losses = ckpt["history"]["loss"]
     config = ckpt["config"]
     return {
         "model": ckpt["model"],
@@ -71,7 +76,7 @@ def card(run: Path, shipped: Path, metrics: dict | None) -> dict:
         "device": ckpt["device"],
         "torch_version": ckpt["torch_version"],
         "library_version": ckpt["library_version"],
-        "final_loss": round(sum(losses[-200:]) / len(losses[-200:]), 5),
+        "final_loss": final_loss(ckpt["history"]),
         "weights": "EMA" if ckpt["ema"] else "raw",
         "file_bytes": shipped.stat().st_size,
         "made_by": "python scripts/make_checkpoints.py --models " + shipped.stem,
