@@ -35,10 +35,10 @@ WEIGHTS = ["ema_float32", "raw_float32", "ema_bfloat16"]
 
 def weight_files(name: str) -> dict[str, Path]:
     """Export the three weight variants of ``runs/<name>.pt`` next to it (git-ignored)."""
-    run = REPO / "runs" / f"{name}.pt"
+    runs = REPO / "runs"
+    run = runs / f"{name}.pt"
     if not run.exists():
         raise SystemExit(f"{run} not found: train it first with `python scripts/make_checkpoints.py --models {name}`")
-    runs = REPO / "runs"
     return {
         "ema_float32": td.export_checkpoint(run, runs / f"{name}.ema_float32.pt"),
         "raw_float32": td.export_checkpoint(run, runs / f"{name}.raw_float32.pt", raw=True),
