@@ -95,9 +95,30 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+class QuietServer(http.server.ThreadingHTTPServer):
+    """The local server of the book check: silent when the browser drops a connection.
+
+    Chromium closes connections whose response it no longer needs (a page closed while a large image or font
+    was still being sent); the standard server prints a traceback for each (BrokenPipeError,
+    ConnectionResetError). Those are ignored. Any other error in a request is recorded in ``errors`` (one line
+    each), and the check fails with it instead of printing a traceback in a passing run."""
+
+    daemon_threads = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.errors: list[str] = []
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):  # BrokenPipe, ConnectionReset, ConnectionAborted
+            return
+        self.errors.append(f"local web server: {exc.__class__.__name__}: {exc}")
+
+
+def serve(root: Path) -> tuple[QuietServer, str]:
     handler = functools.partial(QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = QuietServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 

@@ -5,16 +5,15 @@ of the Hugging Face diffusion course (block channels 32/64/64, two layers per bl
     python scripts/compare_diffusers.py          # writes results/library_unet.json
 
 The library U-Net is trained by *our* loop (``tinydiff train --model diffusers_unet``) under exactly the
-ladder's BUDGET (schedule, optimiser, batch size, steps: see ``scripts/make_checkpoints.py``) into
+ladder's BUDGET (schedule, optimiser, batch size, steps: see ``tinydiff_lib.experiments``) into
 ``runs/diffusers_unet.pt`` (resumable, not shipped), and both models are scored by our metric with the same
 sampler, sample count and seed. Training and sampling images/s are measured back to back on this machine
-with ``scripts/benchmark_models.py``'s probe, so the two speeds are comparable even on a shared machine.
+with the probe of ``tinydiff_lib.benchmark``, so the two speeds are comparable even on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -25,33 +24,25 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import tinydiff_lib as td  # noqa: E402
+from tinydiff_lib.benchmark import benchmark_model  # noqa: E402
+from tinydiff_lib.experiments import BUDGET, final_loss, train_run  # noqa: E402
 
 #: what the comparison keeps of evaluate_checkpoint's report
 SCORES = ("fid", "fid_floor", "kid", "kid_floor", "precision", "precision_floor", "recall", "recall_floor",
           "num_samples")  # fmt: skip
 
 
-def _script(name: str):
-    """Import a sibling script as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--num-samples", type=int, default=1000, help="samples scored per model (DDIM-20, seed 0)")
     args = p.parse_args(argv)
-    make, bench = _script("make_checkpoints"), _script("benchmark_models")
 
     ours = REPO / "checkpoints" / "film_unet.pt"  # the ladder's FiLM U-Net: same budget
-    run = make.train("diffusers_unet", "diffusers_unet", make.BUDGET)
+    run = train_run("diffusers_unet", "diffusers_unet", BUDGET, REPO / "runs")
     library = td.export_checkpoint(run, REPO / "runs" / "diffusers_unet.export.pt")
-    probe = bench.parse_args(["--device", "cpu", "--steps", "5", "--max-seconds", "15"])
     rows = {}
     for name, path in [("film_unet", ours), ("diffusers_unet", library)]:
-        speed = bench.benchmark(name, probe, torch.device("cpu"))
+        speed = benchmark_model(name, torch.device("cpu"), steps=5, max_seconds=15)
         ckpt = td.load_checkpoint(path)
         m = td.evaluate_checkpoint(path, num_samples=args.num_samples, sampler="ddim", steps=20, seed=0,
                                    progress=False)  # fmt: skip
@@ -61,14 +52,14 @@ def main(argv=None) -> int:
             "sample_images_per_s": round(speed["sample"], 1),
             "steps": ckpt["step"],
             "batch_size": ckpt["config"]["batch_size"],
-            "final_loss": make.final_loss(ckpt["history"]),
+            "final_loss": final_loss(ckpt["history"]),
             **{k: m[k] for k in SCORES},
         }
         print(json.dumps({name: {k: rows[name][k] for k in ("parameters", "train_images_per_s", "fid")}}), flush=True)
     result = {
-        "budget": make.BUDGET,
+        "budget": BUDGET,
         "sampling": "DDIM (eta 0), 20 steps, seed 0",
-        "speed_probe": f"scripts/benchmark_models.py probe, cpu, {torch.get_num_threads()} threads, "
+        "speed_probe": f"tinydiff_lib.benchmark probe, cpu, {torch.get_num_threads()} threads, "
         "batch 64 training, batch 128 sampling",
         "torch_version": torch.__version__,
         "made_by": "python scripts/compare_diffusers.py",

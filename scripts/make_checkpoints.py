@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,41 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import tinydiff_lib as td  # noqa: E402
-
-#: the ladder, in the order the book climbs it
-LADDER = ["tiny_conv", "mini_unet", "mini_unet_v2", "film_unet", "batchnorm_unet", "dilated_convnet"]
-
-#: one budget for every rung: same schedule, optimiser, batch size and number of steps
-BUDGET = dict(steps=1500, batch_size=64, lr=1e-3, schedule="linear", seed=0, ema_decay=0.995)
-
-#: checkpoint name -> (registered model, training budget)
-RUNS = {name: (name, BUDGET) for name in LADDER}
-RUNS["film_unet_best"] = ("film_unet", dict(BUDGET, steps=5000, ema_decay=0.999))  # about 50 min on one core
-
-
-def train_command(model: str, out: Path, budget: dict, resume: bool) -> list[str]:
-    """The ``tinydiff train`` command line of one run."""
-    cmd = [sys.executable, "-m", "tinydiff_lib", "train", "--model", model, "--out", str(out),
-           "--steps", str(budget["steps"]), "--batch-size", str(budget["batch_size"]), "--lr", str(budget["lr"]),
-           "--schedule", budget["schedule"], "--seed", str(budget["seed"]), "--ema-decay", str(budget["ema_decay"]),
-           "--checkpoint-every", "200", "--device", "auto"]  # fmt: skip
-    return cmd + (["--resume"] if resume else [])
-
-
-def train(name: str, model: str, budget: dict) -> Path:
-    """Train (or resume) ``runs/<name>.pt`` up to the budget; skip when it is already there."""
-    run = REPO / "runs" / f"{name}.pt"
-    if run.exists() and td.load_checkpoint(run)["step"] >= budget["steps"]:
-        print(f"[{name}] already trained to {budget['steps']} steps", flush=True)
-        return run
-    subprocess.run(train_command(model, run, budget, resume=run.exists()), check=True, cwd=REPO)
-    return run
-
-
-def final_loss(history: dict) -> float:
-    """The training loss the cards report: the mean of the last 200 steps."""
-    recent = history["loss"][-200:]
-    return round(sum(recent) / len(recent), 5)
+from tinydiff_lib.experiments import CARD_EVAL, RUNS, final_loss, train_run  # noqa: E402
 
 
 def card(run: Path, shipped: Path, metrics: dict | None) -> dict:
@@ -87,9 +52,9 @@ def card(run: Path, shipped: Path, metrics: dict | None) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default=",".join(RUNS), help=f"comma-separated, from: {', '.join(RUNS)}")
-    p.add_argument("--num-samples", type=int, default=10_000, help="samples scored per checkpoint")
-    p.add_argument("--sampler", default="ddim")
-    p.add_argument("--sampling-steps", type=int, default=20)
+    p.add_argument("--num-samples", type=int, default=CARD_EVAL["num_samples"], help="samples scored per checkpoint")
+    p.add_argument("--sampler", default=CARD_EVAL["sampler"])
+    p.add_argument("--sampling-steps", type=int, default=CARD_EVAL["steps"])
     p.add_argument("--skip-eval", action="store_true")
     args = p.parse_args(argv)
     names = args.models.split(",")
@@ -98,12 +63,14 @@ def main(argv=None) -> int:
         p.error(f"unknown checkpoint {', '.join(unknown)}; choose from {', '.join(RUNS)}")
     for name in names:
         model, budget = RUNS[name]
-        run = train(name, model, budget)
+        run = train_run(name, model, budget, REPO / "runs")
         shipped = td.export_checkpoint(run, REPO / "checkpoints" / f"{name}.pt")
         metrics = None
         if not args.skip_eval:
-            metrics = td.evaluate_checkpoint(shipped, num_samples=args.num_samples, sampler=args.sampler,
-                                             steps=args.sampling_steps, seed=0, progress=False)  # fmt: skip
+            metrics = td.evaluate_checkpoint(
+                shipped, num_samples=args.num_samples, sampler=args.sampler, steps=args.sampling_steps,
+                seed=CARD_EVAL["seed"], progress=False,
+            )  # fmt: skip
             metrics.pop("checkpoint", None)
         info = card(run, shipped, metrics)
         (REPO / "checkpoints" / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -1,37 +1,36 @@
-"""Sample-quality metrics: expectations from the maths (closed forms, invariances), not golden numbers."""
+"""Estimators on feature tensors: expectations from the maths (closed forms, invariances), not golden numbers,
+and once each against an independent implementation (scipy, torchmetrics, a brute-force numpy one)."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
 
 import numpy as np
 import pytest
 import torch
 
-from tinydiff_lib import metrics
-from tinydiff_lib.cli import main
 from tinydiff_lib.metrics import (
-    DEFAULT_FEATURE_NET,
-    FeatureNet,
-    as_model_input,
     frechet_distance,
     gaussian_stats,
     kernel_inception_distance,
-    load_feature_net,
+    knn_radii,
     mmd2_unbiased,
     polynomial_kernel,
     precision_recall,
 )
 
-needs_mnist = pytest.mark.skipif(not os.environ.get("TINYDIFF_DATA"), reason="set TINYDIFF_DATA to the MNIST folder")
-needs_feature_net = pytest.mark.skipif(not DEFAULT_FEATURE_NET.is_file(), reason="run scripts/train_feature_net.py")
-
 
 def random_covariance(d: int, gen: torch.Generator) -> torch.Tensor:
     a = torch.randn(d, 2 * d, generator=gen, dtype=torch.float64)
     return a @ a.T / (2 * d) + 0.1 * torch.eye(d, dtype=torch.float64)  # symmetric positive definite
+
+
+def two_feature_sets(gen: torch.Generator, n: int = 400, m: int = 300, d: int = 16):
+    """Real-like features (n, d) and a shifted, correlated, rescaled set (m, d), float64."""
+    real = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    mix = torch.eye(d, dtype=torch.float64) + 0.3 * torch.randn(d, d, generator=gen, dtype=torch.float64)
+    fake = torch.randn(m, d, generator=gen, dtype=torch.float64) @ mix * 1.2 + 0.3
+    return real, fake
 
 
 # --- Fréchet distance ------------------------------------------------------------------------------
@@ -78,6 +77,26 @@ def test_frechet_distance_handles_singular_covariances():
     assert math.isfinite(value) and value >= -1e-9
 
 
+def test_frechet_distance_agrees_with_scipy_sqrtm():
+    """Independent check: the textbook formula with numpy's mean/covariance and ``scipy.linalg.sqrtm`` of the
+    non-symmetric product Σ1 Σ2 (a Schur-decomposition square root, unlike our symmetric eigh route), as the
+    reference FID code computes it. Both are float64 on well-conditioned 16×16 covariances, so they agree to
+    ~1e-12; rel 1e-8 leaves room for LAPACK differences."""
+    linalg = pytest.importorskip("scipy.linalg")
+    real, fake = two_feature_sets(torch.Generator().manual_seed(10))
+    a, b = real.numpy(), fake.numpy()
+    mu1, mu2 = a.mean(0), b.mean(0)
+    sigma1, sigma2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(sigma1 @ sigma2)
+    covmean = covmean.real if np.iscomplexobj(covmean) else covmean
+    expected = float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+    (mu_a, sigma_a), (mu_b, sigma_b) = gaussian_stats(real), gaussian_stats(fake)
+    np.testing.assert_allclose(sigma_a.numpy(), sigma1, rtol=1e-12, atol=1e-12)  # unbiased covariance, as np.cov
+    assert frechet_distance(mu_a, sigma_a, mu_b, sigma_b) == pytest.approx(expected, rel=1e-8)
+    assert expected > 1  # a clearly non-trivial distance, so the agreement means something
+
+
 # --- KID ---------------------------------------------------------------------------------------------
 
 
@@ -106,6 +125,67 @@ def test_kid_is_zero_for_two_halves_and_positive_for_shifted_data():
     assert kid_shift > 20 * stderr_shift and kid_shift > 20 * abs(kid)
 
 
+def test_kid_subset_std_is_the_standard_error_of_the_subset_mean():
+    """The second value is std over subsets / √num_subsets (Bessel-corrected std), recomputed here from the
+    same subsets (same generator, same draw order: rows of x, then rows of y, per subset)."""
+    gen = torch.Generator().manual_seed(6)
+    x, y = torch.randn(300, 8, generator=gen), torch.randn(200, 8, generator=gen) + 0.2
+    kid, stderr = kernel_inception_distance(x, y, num_subsets=7, subset_size=50, generator=torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(1)
+    values = torch.stack([mmd2_unbiased(x[torch.randperm(300, generator=g)[:50]], y[torch.randperm(200, generator=g)[:50]])
+                          for _ in range(7)])  # fmt: skip
+    assert kid == pytest.approx(float(values.mean()), rel=1e-12)
+    assert stderr == pytest.approx(float(values.std(unbiased=True)) / math.sqrt(7), rel=1e-12)
+    assert math.isnan(kernel_inception_distance(x, y, num_subsets=1, subset_size=50)[1])
+
+
+@pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance` will save all extracted features")
+def test_kid_agrees_with_torchmetrics():
+    """Independent check against ``torchmetrics.image.kid.KernelInceptionDistance`` with an identity
+    ``feature`` module (so it sees our feature vectors as they are), same kernel (degree 3, γ = 1/d, coef 1).
+
+    1. Subsets as large as both sets (equal sizes): every subset is a permutation of the whole set, and
+       MMD²_u is permutation-invariant, so both give the full-set MMD²_u whatever they draw — an exact check
+       of the kernel and the unbiased estimator that does not depend on random numbers.
+    2. Real subsets: torchmetrics (1.x) draws, per subset, ``torch.randperm(n_real)`` then
+       ``torch.randperm(n_fake)`` from torch's global generator; ours draws from ``generator`` in the order
+       (phi_x, phi_y). A fresh CPU generator seeded s yields the same stream as the global one after
+       ``torch.manual_seed(s)``, so with phi_x = real both pick identical subsets and the means must agree.
+       torchmetrics returns the *population* std over subsets (``unbiased=False``); ours is the standard
+       error of the mean, std(unbiased) / √S, so ours · √S · √((S−1)/S) must equal theirs.
+
+    Tolerance: torchmetrics works in float64 here, ours computes kernels in float32 (sums in float64):
+    kernel values are O(1), so 1e-6 absolute is ~10 float32 ulps, far below any KID that matters (the
+    standard errors here are ~1e-2).
+    """
+    pytest.importorskip("torchmetrics")
+    from torch import nn
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    real, fake = two_feature_sets(torch.Generator().manual_seed(11), n=300, m=300)
+
+    tm = KernelInceptionDistance(feature=nn.Identity(), subsets=3, subset_size=300)
+    tm.update(real, real=True)
+    tm.update(fake, real=False)
+    with torch.random.fork_rng():
+        tm_mean, tm_std = tm.compute()
+    ours, _ = kernel_inception_distance(real, fake, num_subsets=3, subset_size=300)
+    assert ours == pytest.approx(float(tm_mean), abs=1e-6) and float(tm_std) < 1e-9
+    assert float(mmd2_unbiased(real, fake)) == pytest.approx(float(tm_mean), abs=1e-12)  # float64 both
+
+    subsets, size = 20, 100
+    fake = fake[:250]  # unequal set sizes: only the subsets must be equal
+    tm = KernelInceptionDistance(feature=nn.Identity(), subsets=subsets, subset_size=size)
+    tm.update(real, real=True)
+    tm.update(fake, real=False)
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        tm_mean, tm_std = tm.compute()
+    ours, ours_se = kernel_inception_distance(real, fake, subsets, size, generator=torch.Generator().manual_seed(5))
+    assert ours == pytest.approx(float(tm_mean), abs=1e-6)
+    assert ours_se * math.sqrt(subsets) * math.sqrt((subsets - 1) / subsets) == pytest.approx(float(tm_std), rel=1e-4)
+
+
 # --- precision and recall ------------------------------------------------------------------------------
 
 
@@ -125,105 +205,21 @@ def test_precision_recall_of_a_collapsed_generator():
     assert precision > 0.9 and recall < 0.3
 
 
-# --- inputs, feature network, cache --------------------------------------------------------------------
+def test_precision_recall_agree_with_a_brute_force_numpy_version():
+    """Independent check of Kynkäänniemi et al. Eqs. 1-3 with full numpy distance matrices: radius = the
+    (k+1)-th smallest distance in each row (the 1st is the point itself), f(φ) = any(dist ≤ radius). Continuous
+    random data has no distance ties, so the fractions must agree exactly; chunking is exercised with chunk=7."""
+    real, fake = two_feature_sets(torch.Generator().manual_seed(12), n=120, m=90, d=5)
+    k = 3
 
+    def dist(a, b):
+        return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
 
-def test_as_model_input_accepts_uint8_and_float_images():
-    x = torch.rand(5, 1, 28, 28) * 2 - 1
-    x_uint8 = ((x + 1) / 2 * 255).round().to(torch.uint8).squeeze(1).numpy()  # (5, 28, 28) MNIST polarity
-    torch.testing.assert_close(as_model_input(x_uint8), x, atol=1 / 127.5, rtol=0)
-    assert as_model_input(x).shape == (5, 1, 28, 28)
-    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
-        as_model_input(x_uint8.astype(np.float32))  # 0..255 floats
-    with pytest.raises(ValueError, match="shape"):
-        as_model_input(torch.zeros(5, 3, 28, 28))
+    a, b = real.numpy(), fake.numpy()
+    radii_real, radii_fake = np.sort(dist(a, a), axis=1)[:, k], np.sort(dist(b, b), axis=1)[:, k]
+    precision = (dist(b, a) <= radii_real[None, :]).any(1).mean()
+    recall = (dist(a, b) <= radii_fake[None, :]).any(1).mean()
 
-
-def test_stats_cache_is_keyed_by_the_weights(tmp_path):
-    net = FeatureNet()
-    net.source_path = tmp_path / "net.pt"
-    cache = metrics._load_cache(net)
-    cache["floors"]["probe"] = {"fid": 1.0}
-    metrics._save_cache(net, cache)
-    assert (tmp_path / "net.stats.pt").is_file()
-    assert metrics._load_cache(net)["floors"] == {"probe": {"fid": 1.0}}
-    with torch.no_grad():
-        net.classifier.bias += 1  # a changed network invalidates the cache
-    assert metrics._load_cache(net)["floors"] == {}
-
-
-def test_missing_feature_net_names_the_command(tmp_path):
-    with pytest.raises(FileNotFoundError, match="scripts/train_feature_net.py"):
-        load_feature_net(tmp_path / "missing.pt")
-
-
-@needs_mnist
-@needs_feature_net
-def test_shipped_feature_net_is_accurate():
-    from tinydiff_lib.data import mnist_tensor
-
-    ckpt = torch.load(DEFAULT_FEATURE_NET, map_location="cpu", weights_only=True)  # plain types + tensors only
-    assert ckpt["test_accuracy"] >= 0.99 and isinstance(ckpt["torch_version"], str)
-    assert DEFAULT_FEATURE_NET.stat().st_size <= 1_000_000
-    net = load_feature_net()
-    x, y = mnist_tensor(train=False)
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:2000]
-    with torch.no_grad():
-        accuracy = (net(x[idx]).argmax(1) == y[idx]).double().mean().item()
-    assert accuracy >= 0.985
-
-
-# --- the evaluate command -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from tinydiff_lib import TrainConfig, train
-
-    out = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    data = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    config = TrainConfig(model="tiny_conv", model_kwargs={"channels": 16}, steps=5, batch_size=16, checkpoint_every=5)
-    train(config, data=data, out=out, device="cpu", progress=False)
-    return out
-
-
-KEYS = {"fid", "kid", "kid_std", "precision", "recall", "fid_floor", "kid_floor", "precision_floor", "recall_floor",
-        "class_histogram", "mean_confidence", "num_samples", "sampler", "steps", "seconds"}  # fmt: skip
-
-
-@needs_mnist
-@needs_feature_net
-def test_evaluate_prints_one_json_object(tiny_checkpoint, capsys):
-    argv = ["evaluate", "--checkpoint", str(tiny_checkpoint), "--num-samples", "16", "--sampler", "ddim",
-            "--steps", "2", "--device", "cpu", "--quiet"]  # fmt: skip
-    assert main(argv) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1
-    result = json.loads(out[0])
-    assert KEYS <= set(result)
-    assert result["num_samples"] == 16 and result["sampler"] == "ddim" and result["steps"] == 2
-    assert sum(result["class_histogram"]) == 16 and len(result["class_histogram"]) == 10
-    assert 0 <= result["precision"] <= 1 and 0 <= result["recall"] <= 1
-    assert result["fid"] > result["fid_floor"]  # five training steps are far from real digits
-
-    assert main([*argv, "--seeds", "0,1"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["seeds"] == [0, 1] and {"fid_std", "fid_floor_std"} <= set(result)
-    assert sum(result["class_histogram"]) == 32
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["evaluate", "--checkpoint", "no/such/file.pt"],
-        ["evaluate", "--checkpoint", "x.pt", "--num-samples", "0"],
-        ["evaluate", "--checkpoint", "x.pt", "--num-samples", "3"],  # k-NN with k = 3 needs more than 3
-        ["evaluate", "--checkpoint", "x.pt", "--seeds", "1,two"],
-        ["evaluate", "--checkpoint", "x.pt", "--sampler", "euler"],
-        ["evaluate", "--checkpoint", "x.pt", "--features", "no/such/features.pt"],
-    ],
-)
-def test_evaluate_bad_arguments_give_one_error_line(argv, capsys):
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error:")
+    np.testing.assert_allclose(knn_radii(real, k, chunk=7).numpy(), radii_real, rtol=1e-12)
+    assert precision_recall(real, fake, k) == (pytest.approx(precision, abs=1e-12), pytest.approx(recall, abs=1e-12))
+    assert 0 < precision < 1 and 0 < recall < 1  # a non-trivial case

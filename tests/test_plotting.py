@@ -17,7 +17,7 @@ def images():
 
 
 def test_plotting_names_are_public():
-    for name in ["show_images", "plot_schedules", "forward_grid", "plot_loss", "scatter_2d", "animate_trajectory"]:
+    for name in ["show_images", "plot_schedules", "forward_grid", "plot_loss", "scatter_2d"]:
         assert name in td.__all__
 
 
@@ -90,12 +90,27 @@ def test_scatter_2d_one_panel_per_tensor():
         td.scatter_2d(torch.randn(10, 3))
 
 
-def test_animate_trajectory_points_and_images(images):
-    xs = torch.randn(30, 50, 2)  # (S, N, 2)
-    html = td.animate_trajectory(xs, ts=list(range(29, -2, -1)), num_frames=5)
-    assert isinstance(html, str) and "<script" in html
-    assert html.count("data:image/png;base64") == 5  # one embedded frame per kept step
-    html = td.animate_trajectory(images[None].repeat(3, 1, 1, 1, 1), nrow=3)  # (S, B, 1, 28, 28)
-    assert html.count("data:image/png;base64") == 3
-    with pytest.raises(ValueError):
-        td.animate_trajectory(torch.randn(4, 5, 3))
+def test_forward_grid_does_not_move_the_callers_schedule(images):
+    schedule = td.NoiseSchedule(num_steps=100)
+    calls = []
+    inner = schedule._apply
+    schedule._apply = lambda fn, *a, **k: calls.append(fn) or inner(fn, *a, **k)  # records .to / .cpu / ...
+    td.forward_grid(schedule, images[:2], [0, 50])
+    assert calls == [], "forward_grid converted the caller's schedule in place"
+
+
+def test_figures_are_drawn_no_wider_than_the_books_column(images):
+    """At 100 dpi and at most MAX_WIDTH inches, the book shows figures 1:1 (text keeps its size)."""
+    from tinydiff_lib.plotting import DPI, MAX_WIDTH
+
+    wide = torch.cat([images] * 4)  # 24 images
+    schedule = td.NoiseSchedule(num_steps=100)
+    figures = [
+        td.show_images(wide, nrow=24),
+        td.plot_schedules(schedule),
+        td.forward_grid(schedule, images[:2], list(range(0, 100, 5))),
+        td.scatter_2d([torch.randn(10, 2)] * 5),
+        td.plot_loss({"loss": [1.0, 0.5]}),
+    ]
+    for fig in figures:
+        assert fig.dpi == DPI and fig.get_figwidth() <= MAX_WIDTH + 1e-9

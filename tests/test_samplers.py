@@ -1,7 +1,19 @@
+import dataclasses
+
 import pytest
 import torch
 
-from tinydiff_lib import NoiseSchedule, ddim_sample, ddim_step, ddim_timesteps, ddpm_sample, ddpm_step, predict_eps
+from tinydiff_lib import (
+    NoiseSchedule,
+    Trajectory,
+    ddim_sample,
+    ddim_step,
+    ddim_timesteps,
+    ddpm_sample,
+    ddpm_step,
+    predict_eps,
+    predict_x0,
+)
 
 
 class Oracle(torch.nn.Module):
@@ -72,14 +84,88 @@ def test_timestep_spacing():
             ddim_timesteps(10, bad)
 
 
-def test_trajectories_have_one_frame_per_step(setup):
+def test_trajectories_have_one_label_per_frame(setup):
     s, x0 = setup
     model = Oracle(s, x0)
-    _, traj = ddpm_sample(model, s, x0.shape, generator=torch.Generator(), return_trajectory=True)
-    assert traj["xt"].shape == (201, *x0.shape) and traj["x0_pred"].shape == (200, *x0.shape)
-    _, traj = ddim_sample(model, s, x0.shape, num_steps=7, generator=torch.Generator(), return_trajectory=True)
-    assert traj["xt"].shape == (8, *x0.shape) and traj["t"] == ddim_timesteps(200, 7)
-    torch.testing.assert_close(traj["x0_pred"][0], x0, atol=1e-4, rtol=0)
+    out, traj = ddpm_sample(model, s, x0.shape, generator=torch.Generator(), return_trajectory=True)
+    assert isinstance(traj, Trajectory) and len(traj) == 201
+    assert traj.t == tuple(range(199, -1, -1)) + (-1,)  # every step's t, then the clean image
+    assert traj.xt.shape == traj.x0_pred.shape == (201, *x0.shape)
+    torch.testing.assert_close(traj.xt[-1], out)
+    torch.testing.assert_close(traj.x0_pred[-1], out)  # nothing left to predict at the clean image
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        traj.t = ()
+
+    x_T = torch.randn(x0.shape, generator=torch.Generator().manual_seed(2))
+    out, traj = ddim_sample(model, s, x0.shape, num_steps=7, x_T=x_T, return_trajectory=True)
+    assert traj.t == (*ddim_timesteps(200, 7), -1) and traj.xt.shape == traj.x0_pred.shape == (8, *x0.shape)
+    assert traj.labels() == [f"t = {t}" for t in ddim_timesteps(200, 7)] + ["clean"]
+    torch.testing.assert_close(traj.xt[0], x_T)  # frame 0 is x_T, labelled T − 1
+    # frame i pairs x_t with the x̂_0 predicted from it at t[i]: recompute each from the frame itself
+    for i, t in enumerate(traj.t[:-1]):
+        tt = torch.full((len(x0),), t, dtype=torch.long)
+        expect = predict_x0(s, traj.xt[i], tt, model(traj.xt[i], tt)).clamp(-1, 1)
+        torch.testing.assert_close(traj.x0_pred[i], expect)
+    torch.testing.assert_close(traj.x0_pred[0], x0, atol=1e-4, rtol=0)  # the oracle knows x_0 from the start
+
+
+def test_trajectory_rejects_labels_that_do_not_match_the_frames():
+    with pytest.raises(ValueError):
+        Trajectory((2, 1, 0), torch.zeros(4, 1, 1, 2, 2), torch.zeros(4, 1, 1, 2, 2))
+
+
+class _SpyApply:
+    """Replaces ``module._apply`` (what ``.to``, ``.cuda``, ``.float`` call) and records every call."""
+
+    def __init__(self, module):
+        self.calls, self.inner = [], module._apply
+        module._apply = self
+
+    def __call__(self, fn, *args, **kwargs):
+        self.calls.append(fn)
+        return self.inner(fn, *args, **kwargs)
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "ddpm_step", "ddim_step"])
+def test_samplers_never_move_the_callers_schedule(setup, sampler):
+    """The package rule: no function moves an object it was given (here: ``schedule.to(device)``)."""
+    s, x0 = setup
+    spy = _SpyApply(s)
+    buffers = {name: b for name, b in s.named_buffers()}
+    model = Oracle(NoiseSchedule(name="linear", num_steps=200), x0)
+    if sampler == "ddpm":
+        ddpm_sample(model, s, x0.shape, generator=torch.Generator(), return_trajectory=True)
+    elif sampler == "ddim":
+        ddim_sample(model, s, x0.shape, num_steps=5, generator=torch.Generator())
+    elif sampler == "ddpm_step":
+        ddpm_step(s, x0, 10, torch.zeros_like(x0))
+    else:
+        ddim_step(s, x0, 10, 5, torch.zeros_like(x0))
+    assert spy.calls == [], "the caller's schedule was converted in place"
+    assert all(b is buffers[name] for name, b in s.named_buffers())
+
+
+def test_schedule_on_another_device_is_copied_not_moved():
+    """Where a schedule must change device, the sampler takes a private copy (checked with the meta device)."""
+    from tinydiff_lib.samplers import _on_device
+
+    s = NoiseSchedule(num_steps=10)
+    assert _on_device(s, s.betas.device) is s
+    copy = _on_device(s, torch.device("meta"))
+    assert copy is not s and copy.betas.device.type == "meta" and copy.num_steps == 10
+    assert s.betas.device.type == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_sampling_a_cuda_model_leaves_a_cpu_schedule_on_the_cpu(setup):
+    s, x0 = setup
+    model = Oracle(NoiseSchedule(name="linear", num_steps=200).cuda(), x0.cuda()).cuda()
+    out = ddim_sample(model, s, x0.shape, num_steps=10, generator=torch.Generator())
+    out2, traj = ddpm_sample(model, s, x0.shape, generator=torch.Generator(), return_trajectory=True)
+    assert s.betas.device.type == "cpu" and out.device.type == "cuda" and traj.xt.device.type == "cpu"
+    torch.testing.assert_close(out.cpu(), x0, atol=1e-4, rtol=0)
+    x_prev, _ = ddim_step(s, x0.cuda(), 10, 5, torch.zeros_like(x0).cuda())
+    assert x_prev.device.type == "cuda" and s.betas.device.type == "cpu"
 
 
 def test_seeded_sampling_is_repeatable_and_seeds_differ():

@@ -25,23 +25,19 @@ __version__ = "0.1.0"
 from .checkpoint import CheckpointError, export_checkpoint, load_checkpoint, load_model, save_checkpoint
 from .data import DataNotFoundError, data_root, from_uint8, load_mnist, make_loader, mnist_tensor, to_uint8, to_unit
 from .diffusion import diffusion_loss, predict_eps, predict_x0, q_posterior, q_sample, sample_timesteps
+from .errors import MissingDependencyError, MissingFileError, TinyDiffError, UsageError
+from .evaluation import evaluate_checkpoint, evaluate_images, real_data_floor, reference_stats
+from .features import FeatureNet, as_model_input, extract_features, load_feature_net, train_feature_net
+from .figures import animate_trajectory, image_panels, image_rows, show_receptive_field
 from .hub import REPO_URL, checkpoint_path
 from .metrics import (
-    FeatureNet,
-    as_model_input,
-    evaluate_checkpoint,
-    evaluate_images,
-    extract_features,
     frechet_distance,
     gaussian_stats,
     kernel_inception_distance,
     knn_radii,
-    load_feature_net,
     mmd2_unbiased,
     polynomial_kernel,
     precision_recall,
-    real_data_floor,
-    reference_stats,
 )
 from .models import (
     MODELS,
@@ -61,12 +57,13 @@ from .models import (
     build_model,
     sinusoidal_embedding,
 )
-from .plotting import animate_trajectory, forward_grid, plot_loss, plot_schedules, scatter_2d, show_images
+from .notebook import LoadedModel, StageShape, load_or_train, trace_shapes
+from .plotting import forward_grid, plot_loss, plot_schedules, scatter_2d, show_images
 from .receptive_field import frozen_norm_statistics, receptive_field
-from .samplers import ddim_sample, ddim_step, ddim_timesteps, ddpm_sample, ddpm_step
+from .samplers import Trajectory, ddim_sample, ddim_step, ddim_timesteps, ddpm_sample, ddpm_step
 from .schedule import SCHEDULES, NoiseSchedule, cosine_betas, linear_betas, make_betas, sigmoid_betas
 from .toy import two_moons
-from .training import NonFiniteLossError, TrainConfig, TrainResult, make_ema, train
+from .training import NonFiniteLossError, TrainConfig, TrainResult, make_ema, make_optimizer, train
 from .utils import atomic_torch_save, count_parameters, get_device, seed_everything
 
 __all__ = [
@@ -79,23 +76,28 @@ __all__ = [
     # diffusion
     "q_sample", "predict_x0", "predict_eps", "q_posterior", "sample_timesteps", "diffusion_loss",
     # samplers
-    "ddpm_step", "ddim_step", "ddpm_sample", "ddim_sample", "ddim_timesteps",
+    "ddpm_step", "ddim_step", "ddpm_sample", "ddim_sample", "ddim_timesteps", "Trajectory",
     # models
     "MODELS", "build_model", "TinyConv", "MiniUNet", "MiniUNetV2", "FiLMUNet", "BatchNormUNet", "DilatedConvNet",
     "MLPDenoiser", "TimeMLP", "sinusoidal_embedding", "receptive_field", "frozen_norm_statistics",
     "FiLM", "ResBlock", "AttentionBlock", "Downsample", "Upsample",
     # training and checkpoints
-    "TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_ema",
+    "TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_ema", "make_optimizer",
     "CheckpointError", "save_checkpoint", "load_checkpoint", "load_model", "export_checkpoint",
     "checkpoint_path", "REPO_URL",
-    # metrics
-    "FeatureNet", "load_feature_net", "as_model_input", "extract_features", "gaussian_stats", "frechet_distance",
-    "polynomial_kernel", "mmd2_unbiased", "kernel_inception_distance", "knn_radii", "precision_recall",
-    "reference_stats", "real_data_floor", "evaluate_images", "evaluate_checkpoint",
+    # features, metrics and evaluation
+    "FeatureNet", "load_feature_net", "train_feature_net", "as_model_input", "extract_features",
+    "gaussian_stats", "frechet_distance", "polynomial_kernel", "mmd2_unbiased", "kernel_inception_distance",
+    "knn_radii", "precision_recall", "reference_stats", "real_data_floor", "evaluate_images", "evaluate_checkpoint",
     # toy data
     "two_moons",
     # plotting
     "show_images", "plot_schedules", "forward_grid", "plot_loss", "scatter_2d", "animate_trajectory",
+    "image_rows", "image_panels", "show_receptive_field",
+    # notebook helpers
+    "load_or_train", "LoadedModel", "trace_shapes", "StageShape",
+    # errors
+    "TinyDiffError", "UsageError", "MissingFileError", "MissingDependencyError",
     # utils
     "seed_everything", "get_device", "atomic_torch_save", "count_parameters",
 ]  # fmt: skip

@@ -1,13 +1,23 @@
-"""Checkpoints as plain Python types plus tensors, so ``torch.load(path, weights_only=True)`` reads them.
+"""Checkpoints: the one place that builds and reads the file layout, plain Python types plus tensors, so
+``torch.load(path, weights_only=True)`` reads them.
 
-Layout (DESIGN.md §4)::
+Layout, format version 2::
 
-    {"format": "tinydiff", "format_version": 1, "library_version": str, "torch_version": str,
+    {"format": "tinydiff", "format_version": 2, "library_version": str, "torch_version": str,
      "model": {"name": str, "kwargs": dict}, "schedule": {"name": str, "num_steps": int},
-     "config": dict (TrainConfig), "state_dict": weights used for sampling (EMA where used),
-     "ema": bool, "step": int, "wall_time_s": float, "device": str,
+     "config": dict (TrainConfig.to_dict()),
+     "state_dict": weights to sample from (the EMA where training used one), on the CPU,
+     "ema": bool, "step": int, "wall_time_s": float, "device": str (GPU name on CUDA),
+     "runtime": {"world_size": int, "compile": bool, "channels_last": bool, "amp": bool},
      "history": {"step": [...], "loss": [...]},
-     "train_state": {...} or None}   # optimizer, raw weights, RNG states: only in resumable run files
+     "train_state": None in a shipped (exported) checkpoint; in a resumable run file
+        {"model": raw weights, "ema": AveragedModel state or None, "optimizer": ..., "lr_scheduler": ...,
+         "rng": {"torch": CPU RNG state, "cuda": [per-GPU states] (when CUDA was used)}}}
+
+Version 1 files (before the no-decay parameter group) load for sampling; their training state cannot be
+resumed. Every file is written atomically (a temporary file, then a rename), and read to the CPU:
+``load_state_dict`` puts each tensor where the model lives, so a run started on one device resumes on
+another.
 """
 
 from __future__ import annotations
@@ -17,18 +27,27 @@ from pathlib import Path
 
 import torch
 
+from . import __version__
+from .errors import TinyDiffError
 from .models import build_model
 from .schedule import NoiseSchedule
 from .utils import atomic_torch_save
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_model", "export_checkpoint"]
+__all__ = [
+    "CheckpointError", "save_checkpoint", "load_checkpoint", "load_model", "export_checkpoint", "make_run_file",
+    "read_train_state",
+]  # fmt: skip
 
 FORMAT = "tinydiff"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+RESUMABLE_FROM = 2  # oldest format whose training state a run can resume from
+
+#: settings that may change between a run and its resumption (everything else must match)
+RESUMABLE_CHANGES = ("steps", "checkpoint_every")
 
 
-class CheckpointError(ValueError):
-    """A file is missing, unreadable, or not a TinyDiff checkpoint."""
+class CheckpointError(TinyDiffError, ValueError):
+    """A file is missing, unreadable, not a TinyDiff checkpoint, or cannot be resumed."""
 
 
 def save_checkpoint(ckpt: dict, path: str | os.PathLike) -> Path:
@@ -37,7 +56,7 @@ def save_checkpoint(ckpt: dict, path: str | os.PathLike) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Read a checkpoint with ``weights_only=True`` and check that it is one of ours."""
+    """Read a checkpoint with ``weights_only=True`` (to the CPU by default) and check that it is one of ours."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -49,6 +68,39 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         raise CheckpointError(f"{path} is not a TinyDiff checkpoint (no 'format': 'tinydiff' entry)")
     if ckpt.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path} was written by a newer TinyDiff (format {ckpt['format_version']})")
+    return ckpt
+
+
+def make_run_file(config: dict, sample_state: dict, train_state: dict | None, **fields) -> dict:
+    """The checkpoint dict of a training run. ``config``: ``TrainConfig.to_dict()``; ``sample_state``: the
+    weights to sample from; ``fields``: ``ema``, ``step``, ``wall_time_s``, ``device``, ``runtime``, ``history``.
+    """
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "torch_version": str(torch.__version__),
+        "model": {"name": config["model"], "kwargs": dict(config["model_kwargs"])},
+        "schedule": {"name": config["schedule"], "num_steps": config["num_diffusion_steps"]},
+        "config": dict(config),
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in sample_state.items()},
+        **fields,
+        "train_state": train_state,
+    }
+
+
+def read_train_state(path: str | os.PathLike, config: dict) -> dict:
+    """Load a run file to resume it with ``config``; one clear error when it cannot be resumed."""
+    ckpt = load_checkpoint(path, map_location="cpu")
+    if ckpt.get("train_state") is None:
+        raise CheckpointError(f"{path} holds no training state (an exported checkpoint); train into a new --out")
+    if ckpt.get("format_version", 1) < RESUMABLE_FROM:
+        raise CheckpointError(f"{path} was written by an older TinyDiff and cannot be resumed; train into a new --out")
+    saved = {k: v for k, v in ckpt["config"].items() if k not in RESUMABLE_CHANGES}
+    now = {k: v for k, v in config.items() if k not in RESUMABLE_CHANGES}
+    if saved != now:
+        diff = sorted(k for k in {*now, *saved} if saved.get(k) != now.get(k))
+        raise CheckpointError(f"cannot resume {path}: its settings differ in {', '.join(diff)}")
     return ckpt
 
 

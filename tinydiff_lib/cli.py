@@ -1,19 +1,40 @@
-"""Command line: ``python -m tinydiff_lib {train,sample,...}`` (DESIGN.md §3).
+"""Command line: ``tinydiff {train,sample,evaluate,params}`` (also ``python -m tinydiff_lib ...``).
 
-User mistakes print one line starting with ``error:`` and exit with status 2; no traceback.
+The contract (relied on by the notebooks, the scripts and users' own code):
+
+* ``train --model NAME [--steps N] [--batch-size B] [--lr LR] [--schedule linear|cosine|sigmoid] [--seed S]
+  [--ema-decay D] [--weight-decay W] [--device auto|cpu|cuda|mps] [--compile] [--out PATH]
+  [--checkpoint-every K] [--resume]``: ``--steps`` is the total number of optimiser steps; a run file is
+  written (atomically) to ``--out`` every K steps and at the end; ``--resume`` continues it up to the same
+  N with the same weights as an uninterrupted run (bit for bit on the CPU). Under
+  ``torchrun --nproc_per_node P -m tinydiff_lib train ...`` each of P processes trains on B / P rows of
+  the same global batch (DistributedDataParallel); rank 0 writes the run file.
+  Prints one JSON line: checkpoint, model, step, final_loss, wall_time_s, images_per_s.
+* ``sample --checkpoint PATH --num-samples N [--sampler ddpm|ddim] [--steps K] [--eta E] [--seed S]
+  [--compile] --out FILE.npy|FILE.png``: ``.npy`` is uint8 (N, 28, 28), 0 = background, 255 = ink; ``.png``
+  a grid at 4 screen pixels per MNIST pixel. The same checkpoint and seed give the same samples on the
+  same device.
+* ``evaluate --checkpoint PATH [--num-samples N] [--sampler ...] [--steps K] [--seeds 0,1,2]``: prints one
+  JSON object with at least fid, precision, recall, num_samples, sampler, steps, each score next to its
+  real-data floor.
+* A user mistake (bad argument, missing or wrong file, missing optional package) prints one line starting
+  with ``error:`` and exits with status 2; anything else is a bug and shows its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+
+from .errors import TinyDiffError
 
 __all__ = ["main", "build_parser"]
 
 
-class UserError(Exception):
+class UserError(TinyDiffError):
     """A mistake on the command line: printed as one line."""
 
 
@@ -53,6 +74,7 @@ def _seed_list(text: str) -> list[int]:
 
 
 def cmd_train(args) -> int:
+    from .experiments import final_loss
     from .models import MODELS, OPTIONAL_MODELS
     from .training import TrainConfig, train
 
@@ -71,17 +93,19 @@ def cmd_train(args) -> int:
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
         ema_decay=args.ema_decay,
+        weight_decay=args.weight_decay,
     )
     result = train(config, out=out, resume=args.resume, device=args.device, progress=not args.quiet,
-                   data_root=args.data_root)  # fmt: skip
-    recent = result.history["loss"][-100:]
+                   data_root=args.data_root, compile=args.compile)  # fmt: skip
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun only rank 0 reports
     print(
         json.dumps(
             {
                 "checkpoint": str(out),
                 "model": config.model,
                 "step": result.step,
-                "final_loss": round(sum(recent) / len(recent), 5),
+                "final_loss": final_loss(result.history),
                 "wall_time_s": round(result.wall_time_s, 1),
                 "images_per_s": round(result.step * config.batch_size / max(result.wall_time_s, 1e-9), 1),
             }
@@ -91,6 +115,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
+    import torch
+
     from .checkpoint import load_model
     from .sampling_io import generate, resolve_steps, save_samples
     from .utils import get_device
@@ -98,7 +124,8 @@ def cmd_sample(args) -> int:
     if Path(args.out).suffix not in (".npy", ".png"):
         raise UserError(f"--out must end in .npy or .png, got {args.out}")
     model, schedule, _ = load_model(args.checkpoint, device=get_device(args.device))
-    x = generate(model, schedule, args.num_samples, args.sampler, args.steps, args.eta, args.seed,
+    net = torch.compile(model) if args.compile else model
+    x = generate(net, schedule, args.num_samples, args.sampler, args.steps, args.eta, args.seed,
                  batch_size=args.batch_size, progress=not args.quiet)  # fmt: skip
     path = save_samples(x, args.out)
     print(json.dumps({"out": str(path), "num_samples": len(x), "sampler": args.sampler,
@@ -107,7 +134,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .metrics import evaluate_checkpoint
+    from .evaluation import evaluate_checkpoint
 
     result = evaluate_checkpoint(args.checkpoint, args.num_samples, args.sampler, args.steps, args.eta, args.seed,
                                  seeds=args.seeds, batch_size=args.batch_size, device=args.device,
@@ -145,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=["linear", "cosine", "sigmoid"], default="linear")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ema-decay", type=float, default=0.999, help="0 disables the EMA")
+    p.add_argument("--weight-decay", type=_non_negative_float, default=0.0,
+                   help="AdamW decay of weight matrices and kernels (biases and norm gains never decay)")  # fmt: skip
+    p.add_argument("--compile", action="store_true", help="torch.compile the network (GPU speed-up; slow to start)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     p.add_argument("--out", help="checkpoint path (default runs/<model>.pt)")
     p.add_argument("--checkpoint-every", type=_positive_int, default=500)
@@ -160,8 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int, help="DDIM steps (default 50); DDPM uses all T")
     p.add_argument("--eta", type=_non_negative_float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=_positive_int, default=256)
+    p.add_argument("--batch-size", type=_positive_int, help="images per batch (default 256 on a CPU, 4096 on a GPU)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument("--compile", action="store_true", help="torch.compile the network before sampling")
     p.add_argument("--out", required=True, help="FILE.npy (uint8 N×28×28) or FILE.png (grid)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_sample)
@@ -188,22 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import CheckpointError
-    from .data import DataNotFoundError
-    from .training import NonFiniteLossError
-
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except (
-        UserError,
-        CheckpointError,
-        DataNotFoundError,
-        NonFiniteLossError,
-        ValueError,
-        FileNotFoundError,
-        ImportError,
-    ) as exc:  # ImportError: an optional model's package (diffusers) is missing
+    except TinyDiffError as exc:  # ours: a user mistake (bad argument, file, data, missing optional package)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .errors import TinyDiffError
+
 __all__ = [
     "data_root",
     "load_mnist",
@@ -28,7 +30,7 @@ __all__ = [
 ENV_VAR = "TINYDIFF_DATA"
 
 
-class DataNotFoundError(RuntimeError):
+class DataNotFoundError(TinyDiffError, RuntimeError):
     """MNIST is neither on disk nor downloadable."""
 
 

@@ -1,15 +1,21 @@
-"""Figure helpers for the notebooks: each returns a matplotlib ``Figure`` (or, for animations, HTML).
+"""Plot helpers for the notebooks: each returns a matplotlib ``Figure`` (labelled image figures and the
+trajectory animation are in :mod:`tinydiff_lib.figures`).
 
 Figures are built with ``matplotlib.figure.Figure`` directly, not through ``pyplot``: nothing is shown
 twice in a notebook (the returned figure is displayed once, as the cell's value) and nothing piles up in
 pyplot's figure manager. matplotlib is imported inside the functions, so ``import tinydiff_lib`` stays fast
 for the command line.
 
+Figures are drawn at the size the book shows them: ``DPI`` = 100 and at most ``MAX_WIDTH`` inches wide (the
+book's text column is about 690 CSS px), so they are shown 1:1 and 10 pt text is about 14 px on the page.
+No function moves a tensor or schedule it was given (a CPU copy is made where one is needed).
+
 Images follow the library's convention: (B, C, H, W) tensors in [-1, 1]. 2-D toy data is (N, 2).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -17,9 +23,10 @@ import torch
 from .diffusion import q_sample
 from .schedule import NoiseSchedule
 
-__all__ = ["show_images", "plot_schedules", "forward_grid", "plot_loss", "scatter_2d", "animate_trajectory"]
+__all__ = ["show_images", "plot_schedules", "forward_grid", "plot_loss", "scatter_2d"]
 
-DPI = 80
+DPI = 100
+MAX_WIDTH = 6.8  # inches at DPI: the width of the book's text column
 
 
 def _figure(figsize: tuple[float, float], dpi: int = DPI):
@@ -55,12 +62,14 @@ def show_images(
 ):
     """A grid of images ``x`` ((B, 1, H, W) or (B, H, W), values in [-1, 1]) with ``nrow`` images per row.
 
-    Uses ``torchvision.utils.make_grid``; ``scale`` is inches per image. Returns a Figure with one axes.
+    Uses ``torchvision.utils.make_grid``; ``scale`` is inches per image, shrunk so that the figure is at most
+    ``MAX_WIDTH`` wide. Returns a Figure with one axes.
     """
     x = torch.as_tensor(x)
     n = x.shape[0]
     ncol = min(nrow, n)
     nrows = -(-n // nrow)  # ceil
+    scale = min(scale, MAX_WIDTH / ncol)
     fig = _figure((max(2.0, scale * ncol), scale * nrows + (0.3 if title else 0.0)), dpi)
     ax = fig.add_subplot()
     ax.imshow(_grid(x, nrow).numpy(), interpolation="nearest")
@@ -84,7 +93,7 @@ def plot_schedules(schedules: Mapping[str, NoiseSchedule] | Sequence[NoiseSchedu
     ``schedules``: a NoiseSchedule, a list of them (labelled by ``.name``) or a dict label -> schedule.
     Returns a Figure with three axes (β_t, ᾱ_t, log SNR).
     """
-    fig = _figure((11, 3.2))
+    fig = _figure((MAX_WIDTH, 2.6))
     axes = fig.subplots(1, 3)
     for label, s in _named(schedules).items():
         t = torch.arange(s.num_steps)
@@ -115,10 +124,13 @@ def forward_grid(
     [-1, 1]; ``eps`` like ``x0`` (drawn from ``generator`` when None). Returns a Figure with B × len(ts) axes.
     """
     x0 = torch.as_tensor(x0).detach().float().cpu()
-    schedule = schedule.to("cpu")
+    if schedule.betas.device.type != "cpu":
+        schedule = copy.deepcopy(schedule).to("cpu")  # a private CPU copy: the caller's schedule stays put
     if eps is None:
         eps = torch.randn(x0.shape, generator=generator)
+    eps = torch.as_tensor(eps).detach().float().cpu()
     ts = [int(t) for t in ts]
+    scale = min(scale, MAX_WIDTH / len(ts))
     fig = _figure((scale * len(ts), scale * len(x0) + (0.5 if title else 0.3)))
     axes = fig.subplots(len(x0), len(ts), squeeze=False)
     for j, t in enumerate(ts):
@@ -176,6 +188,7 @@ def scatter_2d(
         points = [points]
     if isinstance(titles, str):
         titles = [titles]
+    size = min(size, MAX_WIDTH / len(points))
     fig = _figure((size * len(points), size + 0.2))
     axes = fig.subplots(1, len(points), squeeze=False)[0]
     for k, (ax, p) in enumerate(zip(axes, points)):
@@ -191,58 +204,3 @@ def scatter_2d(
         if titles is not None and k < len(titles):
             ax.set_title(titles[k], fontsize=10)
     return fig
-
-
-def animate_trajectory(
-    xs: torch.Tensor,
-    ts: Sequence[int] | None = None,
-    num_frames: int = 40,
-    interval: int = 100,
-    lim: float = 3.0,
-    nrow: int = 8,
-    size: float = 3.0,
-    dpi: int = 60,
-) -> str:
-    """An HTML animation (``FuncAnimation(...).to_jshtml()``) of a sampling trajectory; plays with no kernel.
-
-    ``xs``: (S, N, 2) points or (S, B, C, H, W) images in [-1, 1], frame 0 first (e.g. the ``"xt"`` stack
-    from ``ddpm_sample(..., return_trajectory=True)``, x_T first). At most ``num_frames`` evenly spaced
-    frames are kept (always the first and the last). ``ts``: a label per frame of ``xs`` (optional).
-    Returns the HTML string; show it with ``IPython.display.HTML``.
-    """
-    from matplotlib.animation import FuncAnimation
-
-    xs = torch.as_tensor(xs).detach().float().cpu()
-    if xs.ndim not in (3, 5) or (xs.ndim == 3 and xs.shape[-1] != 2):
-        raise ValueError(f"expected (S, N, 2) points or (S, B, C, H, W) images, got {tuple(xs.shape)}")
-    keep = torch.linspace(0, len(xs) - 1, min(num_frames, len(xs))).round().long().unique().tolist()
-    labels = [f"frame {i}" if ts is None else f"t = {ts[i]}" for i in keep]
-    fig = _figure((size, size + 0.3), dpi)
-    ax = fig.add_subplot()
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if xs.ndim == 3:
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_aspect("equal")
-        artist = ax.scatter(xs[keep[0], :, 0], xs[keep[0], :, 1], s=1.5, linewidths=0)
-
-        def draw(k):
-            artist.set_offsets(xs[keep[k]].numpy())
-            ax.set_title(labels[k], fontsize=10)
-            return (artist,)
-    else:
-        artist = ax.imshow(_grid(xs[keep[0]], nrow).numpy(), interpolation="nearest")
-
-        def draw(k):
-            artist.set_data(_grid(xs[keep[k]], nrow).numpy())
-            ax.set_title(labels[k], fontsize=10)
-            return (artist,)
-
-    draw(0)
-    anim = FuncAnimation(fig, draw, frames=len(keep), interval=interval, blit=False)
-    html = anim.to_jshtml(default_mode="once")
-    fig.clear()
-    # matplotlib's controls sit in a <form action="#n">: a link to an anchor that does not exist (link checkers
-    # flag it); the form is never submitted, so drop the action
-    return html.replace(' action="#n"', "")

@@ -9,9 +9,16 @@ in [-1, 1] and clip x̂_0 to that range by default (pass ``clip_x0=False`` for o
 DDIM timestep spacing: for K steps over T, τ_i = round(i · (T − 1) / (K − 1)) for i = K−1, …, 0, so the
 loop visits T−1 first and 0 last (K = 1 visits T−1 only). The step from τ_i goes to τ_{i−1}, and the step
 from τ_0 goes to "t = −1", where ᾱ = 1 (a clean image).
+
+Devices: no function here moves an object it was given. When the schedule's buffers are not on the device of
+the images, the steps and loops work with a private copy on that device; the caller's schedule stays put.
+With ``return_trajectory=True`` the loops also return a :class:`Trajectory`, one time label per frame.
 """
 
 from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
@@ -19,7 +26,7 @@ from tqdm.auto import tqdm
 from .diffusion import predict_eps, predict_x0, q_posterior
 from .schedule import NoiseSchedule
 
-__all__ = ["ddpm_step", "ddim_step", "ddpm_sample", "ddim_sample", "ddim_timesteps", "randn", "VARIANCES"]
+__all__ = ["ddpm_step", "ddim_step", "ddpm_sample", "ddim_sample", "ddim_timesteps", "Trajectory", "randn", "VARIANCES"]
 
 VARIANCES = ("beta", "beta_tilde", "zero")
 
@@ -28,6 +35,45 @@ def randn(shape, generator: torch.Generator | None = None, device=None) -> torch
     """Standard normal noise drawn on the generator's device, then moved to ``device`` (reproducible on CPU)."""
     gen_device = generator.device if generator is not None else device
     return torch.randn(shape, generator=generator, device=gen_device).to(device)
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """The frames of one sampling run, frame i at time label ``t[i]`` (S frames for a sampler of S − 1 steps).
+
+    ``t``: the S labels, the timesteps visited (T−1 first) then −1, the clean image (ᾱ = 1);
+    ``xt``: (S, B, C, H, W) on the CPU, ``xt[i]`` the image at ``t[i]`` (``xt[0]`` is x_T, ``xt[-1]`` the sample);
+    ``x0_pred``: (S, B, C, H, W), ``x0_pred[i]`` the x̂_0 predicted from ``xt[i]`` at ``t[i]`` (Eq. 15);
+    at the last frame nothing is left to predict, so ``x0_pred[-1]`` is the sample itself.
+    """
+
+    t: tuple[int, ...]
+    xt: torch.Tensor
+    x0_pred: torch.Tensor
+
+    def __post_init__(self):
+        if not (len(self.t) == len(self.xt) == len(self.x0_pred)):
+            sizes = (len(self.t), len(self.xt), len(self.x0_pred))
+            raise ValueError(f"need one label per frame; got (labels, x_t, x0_pred) = {sizes}")
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def labels(self) -> list[str]:
+        """One caption per frame: ``"t = 999"``, …, ``"clean"`` for the last one (t = −1)."""
+        return [f"t = {t}" if t >= 0 else "clean" for t in self.t]
+
+
+def _trajectory(taus: list[int], xs: list[torch.Tensor], x0s: list[torch.Tensor]) -> Trajectory:
+    """xs: x_t before each step then the sample; x0s: x̂_0 of each step then the sample (S = len(taus) + 1)."""
+    return Trajectory(tuple(taus) + (-1,), torch.stack(xs), torch.stack(x0s + [xs[-1]]))
+
+
+def _on_device(schedule: NoiseSchedule, device: torch.device) -> NoiseSchedule:
+    """``schedule`` if its buffers are on ``device``, else a private copy there (the caller's is not moved)."""
+    if schedule.betas.device == torch.device(device):
+        return schedule
+    return copy.deepcopy(schedule).to(device)
 
 
 def _x0_from_eps(schedule, xt, t, eps_pred, clip_x0):
@@ -55,6 +101,7 @@ def ddpm_step(
     """
     if variance not in VARIANCES:
         raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
+    schedule = _on_device(schedule, xt.device)
     tt = torch.full((xt.shape[0],), t, device=xt.device, dtype=torch.long)
     x0_pred, _ = _x0_from_eps(schedule, xt, tt, eps_pred, clip_x0)
     mean, _ = q_posterior(schedule, x0_pred, xt, tt)
@@ -84,6 +131,7 @@ def ddim_step(
     """
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
+    schedule = _on_device(schedule, xt.device)
     tt = torch.full((xt.shape[0],), t, device=xt.device, dtype=torch.long)
     x0_pred, eps_pred = _x0_from_eps(schedule, xt, tt, eps_pred, clip_x0)
     a_t = schedule.alpha_bar[t]
@@ -128,24 +176,22 @@ def ddpm_sample(
     """DDPM ancestral sampling over all T steps (Ho et al. Algorithm 2).
 
     Starts from x_T ~ N(0, I) (or ``x_T``) of ``shape`` (B, C, H, W); noise comes from ``generator``.
-    Returns x_0, or ``(x_0, trajectory)`` with ``trajectory = {"t", "xt", "x0_pred"}``, where ``xt`` and
-    ``x0_pred`` are (S, B, C, H, W) stacks, S = T + 1 for x_t (x_T first) and T for x̂_0.
+    Returns x_0 on the model's device, or ``(x_0, trajectory)``: a :class:`Trajectory` of S = T + 1 frames,
+    labelled t = T−1, …, 0, −1. The caller's ``schedule`` is not moved (a private copy is used if needed).
     """
     model.eval()
     device = next(model.parameters()).device
-    schedule = schedule.to(device)
+    schedule = _on_device(schedule, device)
+    taus = list(range(schedule.num_steps - 1, -1, -1))
     x = randn(shape, generator, device) if x_T is None else x_T.to(device)
-    xs, x0s, ts = [x.cpu()], [], []
-    for t in tqdm(range(schedule.num_steps - 1, -1, -1), disable=not progress, desc="DDPM", leave=False):
+    xs, x0s = [x.cpu()], []
+    for t in tqdm(taus, disable=not progress, desc="DDPM", leave=False):
         noise = randn(shape, generator, device) if t > 0 and variance != "zero" else None
         x, x0_pred = ddpm_step(schedule, x, t, _eps(model, x, t), noise, variance, clip_x0)
         if return_trajectory:
+            x0s.append(x0_pred.cpu())  # predicted from xs[-1]
             xs.append(x.cpu())
-            x0s.append(x0_pred.cpu())
-            ts.append(t)
-    if return_trajectory:
-        return x, {"t": ts, "xt": torch.stack(xs), "x0_pred": torch.stack(x0s)}
-    return x
+    return (x, _trajectory(taus, xs, x0s)) if return_trajectory else x
 
 
 @torch.no_grad()
@@ -163,11 +209,12 @@ def ddim_sample(
 ):
     """DDIM sampling with ``num_steps`` steps on the spacing of :func:`ddim_timesteps` (Song et al. 2021).
 
-    Same return convention as :func:`ddpm_sample` (S = num_steps + 1 for x_t).
+    Same return convention as :func:`ddpm_sample`: the trajectory has S = num_steps + 1 frames, labelled
+    with the visited timesteps and then −1.
     """
     model.eval()
     device = next(model.parameters()).device
-    schedule = schedule.to(device)
+    schedule = _on_device(schedule, device)
     taus = ddim_timesteps(schedule.num_steps, num_steps)
     x = randn(shape, generator, device) if x_T is None else x_T.to(device)
     xs, x0s = [x.cpu()], []
@@ -176,8 +223,6 @@ def ddim_sample(
         noise = randn(shape, generator, device) if eta > 0 and t_prev >= 0 else None
         x, x0_pred = ddim_step(schedule, x, t, t_prev, _eps(model, x, t), eta, noise, clip_x0)
         if return_trajectory:
+            x0s.append(x0_pred.cpu())  # predicted from xs[-1]
             xs.append(x.cpu())
-            x0s.append(x0_pred.cpu())
-    if return_trajectory:
-        return x, {"t": taus, "xt": torch.stack(xs), "x0_pred": torch.stack(x0s)}
-    return x
+    return (x, _trajectory(taus, xs, x0s)) if return_trajectory else x

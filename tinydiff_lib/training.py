@@ -1,8 +1,12 @@
 """Training: a frozen :class:`TrainConfig` and one plain :func:`train` loop (Ho et al. 2020, Algorithm 1).
 
-The loop is resumable bit for bit on the CPU: the model, EMA, optimizer, LR schedule, the data order
-(a permutation per epoch drawn from ``seed`` and the epoch number) and every RNG state are saved in
-the checkpoint, so a run killed at any point and resumed gives the same weights as one that was not.
+The loop is resumable bit for bit on the CPU: the model, EMA, optimiser, LR schedule and RNG states are
+saved in the run file; the data order (:mod:`tinydiff_lib.batching`) and the noise of step k (a generator
+re-seeded from (seed, k)) are pure functions of the step, so a run killed at any point and resumed gives
+the same weights as one that was not, and a run can resume on another device or number of processes.
+On a GPU the step makes no host round trip: the data sit on the GPU, losses are read every
+``log_every`` steps, and the EMA uses foreach kernels. Under ``torchrun`` the same loop trains with
+``DistributedDataParallel`` (:mod:`tinydiff_lib.distributed`).
 """
 
 from __future__ import annotations
@@ -14,20 +18,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.optim.swa_utils import AveragedModel
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from . import __version__
-from .checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint, save_checkpoint
-from .diffusion import diffusion_loss
+from .batching import BatchSource
+from .checkpoint import make_run_file, read_train_state, save_checkpoint
+from .diffusion import diffusion_loss, sample_timesteps
+from .distributed import cleanup, local_slice, mean_over_ranks, setup
+from .ema import make_ema
+from .errors import MissingFileError, TinyDiffError, UsageError
+from .experiments import final_loss
 from .models import build_model
 from .schedule import SCHEDULES, NoiseSchedule
 from .utils import get_device
 
-__all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_ema"]
+__all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_ema", "make_optimizer"]
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(TinyDiffError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint was left as it was."""
 
 
@@ -40,11 +48,11 @@ class TrainConfig:
     schedule: str = "linear"
     num_diffusion_steps: int = 1000
     steps: int = 1000
-    batch_size: int = 128
+    batch_size: int = 128  # the global batch, split between processes under torchrun
     lr: float = 1e-3
     lr_schedule: str = "cosine"  # "constant" or "cosine" (decay to 0 over ``steps``)
     warmup_steps: int = 0
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # AdamW decay of weight matrices and kernels; biases and norm gains never decay
     grad_clip: float = 1.0
     ema_decay: float = 0.999  # 0 disables EMA
     amp: bool = True  # bfloat16 autocast, used on CUDA only
@@ -56,20 +64,18 @@ class TrainConfig:
             (self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, got {self.lr}"),
-            (
-                self.lr_schedule in ("constant", "cosine"),
-                f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}",
-            ),
+            (self.lr_schedule in ("constant", "cosine"), f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),  # noqa: E501
             (self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
             (self.grad_clip > 0, f"grad_clip must be > 0, got {self.grad_clip}"),
             (self.checkpoint_every >= 1, f"checkpoint_every must be >= 1, got {self.checkpoint_every}"),
             (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}"),
             (self.num_diffusion_steps >= 1, f"num_diffusion_steps must be >= 1, got {self.num_diffusion_steps}"),
-        ]
+        ]  # fmt: skip
         for ok, message in checks:
             if not ok:
-                raise ValueError(message)
+                raise UsageError(message)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -86,19 +92,14 @@ class TrainResult:
     checkpoint: Path | None
 
 
-def make_ema(model: torch.nn.Module, decay: float) -> AveragedModel:
-    """EMA of the weights via ``torch.optim.swa_utils.AveragedModel``; buffers (BatchNorm stats) too.
-
-    The decay warms up as min(decay, (1 + n)/(10 + n)) after n updates, so short runs are not dominated
-    by the random initial weights.
-    """
-
-    def avg_fn(avg, param, num_averaged):
-        n = float(num_averaged)
-        d = min(decay, (1 + n) / (10 + n))
-        return d * avg + (1 - d) * param
-
-    return AveragedModel(model, avg_fn=avg_fn, use_buffers=True)
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with two groups: weight matrices/kernels (ndim ≥ 2) decay, biases and norm gains (ndim ≤ 1) do not."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.lr)
 
 
 def _lr_lambda(config: TrainConfig):
@@ -113,28 +114,27 @@ def _lr_lambda(config: TrainConfig):
     return factor
 
 
-def _batch_indices(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:
-    """Indices of the batch used at ``step``: epoch e shuffles with a generator seeded by (seed, e)."""
-    per_epoch = n // batch_size
-    if per_epoch == 0:
-        raise ValueError(f"batch_size {batch_size} is larger than the data ({n} images)")
-    epoch, i = divmod(step, per_epoch)
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-    return perm[i * batch_size : (i + 1) * batch_size]
+def _noise_seed(seed: int, step: int) -> int:
+    """The seed of the noise generator at ``step``: t and ε of a step depend on (seed, step) only."""
+    return (seed + 1) * 1_000_003 + step
 
 
-def _rng_state(gen: torch.Generator) -> dict:
-    state = {"torch": torch.get_rng_state(), "noise": gen.get_state()}
-    if torch.cuda.is_available():
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def _set_rng_state(gen: torch.Generator, state: dict) -> None:
+def _set_rng_state(state: dict) -> None:
+    """Global RNG states (dropout); CUDA states only where the same number of GPUs is visible."""
     torch.set_rng_state(state["torch"])
-    gen.set_state(state["noise"])
-    if "cuda" in state and torch.cuda.is_available():
+    if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
 
 
 def train(
@@ -146,99 +146,104 @@ def train(
     progress: bool = True,
     data_root: str | None = None,
     stop_after: int | None = None,
+    compile: bool = False,
+    log_every: int | None = None,
 ) -> TrainResult:
     """Train ``config.model`` to predict ε with L_simple (Ho et al. Algorithm 1).
 
-    ``data``: images (N, C, H, W) in [-1, 1]; MNIST-train when None. ``out``: checkpoint path, written
-    every ``config.checkpoint_every`` steps and at the end (atomically). ``resume``: continue from ``out``
-    up to ``config.steps``. ``stop_after``: stop (with a checkpoint) after this many steps of this call,
-    e.g. to run a long job in slices.
+    ``data``: images (N, C, H, W) in [-1, 1]; MNIST-train when None. ``out``: run file, written every
+    ``config.checkpoint_every`` steps and at the end (atomically; rank 0 only). ``resume``: continue from
+    ``out`` up to ``config.steps``. ``stop_after``: stop (with a checkpoint) after this many steps of this
+    call. ``compile``: ``torch.compile`` the network. ``log_every``: read the loss back every this many steps
+    (default 1 on the CPU, 25 on a GPU, where each read waits for the GPU).
     """
-    device = get_device(device)
+    world, device = setup(get_device(device))
     if data is None:
         from .data import mnist_tensor
 
         data, _ = mnist_tensor(train=True, root=data_root)
-    if device.type == "cuda":
-        data = data.pin_memory()
     torch.manual_seed(config.seed)
     model = build_model(config.model, **config.model_kwargs).to(device)
+    channels_last = device.type == "cuda"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     ema = make_ema(model, config.ema_decay) if config.ema_decay > 0 else None
     schedule = NoiseSchedule(name=config.schedule, num_steps=config.num_diffusion_steps).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model, config)
     lr_sched = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
-    noise_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
-    history = {"step": [], "loss": []}
-    step, wall_before = 0, 0.0
+    history, step, wall_before = {"step": [], "loss": []}, 0, 0.0
 
     out = Path(out) if out is not None else None
     if resume:
         if out is None or not out.exists():
-            raise FileNotFoundError(f"--resume needs an existing checkpoint at {out}")
-        ckpt = load_checkpoint(out, map_location=device)
-        if ckpt.get("train_state") is None:
-            raise ValueError(f"{out} holds no training state (an exported checkpoint); train into a new --out")
-        saved = {k: v for k, v in ckpt["config"].items() if k not in ("steps", "checkpoint_every")}
-        now = {k: v for k, v in config.to_dict().items() if k not in ("steps", "checkpoint_every")}
-        if saved != now:
-            diff = sorted(k for k in now if saved.get(k) != now[k])
-            raise ValueError(f"cannot resume {out}: its settings differ in {', '.join(diff)}")
+            raise MissingFileError(f"--resume needs an existing run file at {out}")
+        ckpt = read_train_state(out, config.to_dict())
         ts = ckpt["train_state"]
         model.load_state_dict(ts["model"])
         if ema is not None:
             ema.load_state_dict(ts["ema"])
         optimizer.load_state_dict(ts["optimizer"])
         lr_sched.load_state_dict(ts["lr_scheduler"])
-        _set_rng_state(noise_gen, ts["rng"])
+        _set_rng_state(ts["rng"])
         history = {k: list(v) for k, v in ckpt["history"].items()}
         step, wall_before = ckpt["step"], ckpt["wall_time_s"]
 
+    rows = local_slice(world, config.batch_size)
+    batches = BatchSource(data, config.batch_size, config.seed, device, rows)
+    net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) if world.distributed else model  # noqa: E501
+    net = torch.compile(net) if compile else net
     use_amp = config.amp and device.type == "cuda"
+    log_every = log_every or (1 if device.type == "cpu" else 25)
     sample_model = ema.module if ema is not None else model
-    start, last_step = time.perf_counter(), config.steps if stop_after is None else min(config.steps, step + stop_after)
+    noise_gen = torch.Generator(device=device)
+    runtime = {"world_size": world.size, "compile": compile, "channels_last": channels_last, "amp": use_amp}
+    start = time.perf_counter()
+    last_step = config.steps if stop_after is None else min(config.steps, step + stop_after)
 
     def checkpoint() -> Path | None:
-        if out is None:
+        if out is None or not world.is_main:
             return None
-        return save_checkpoint(
-            {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "library_version": __version__,
-                "torch_version": str(torch.__version__),
-                "model": {"name": config.model, "kwargs": dict(config.model_kwargs)},
-                "schedule": {"name": config.schedule, "num_steps": config.num_diffusion_steps},
-                "config": config.to_dict(),
-                "state_dict": {k: v.detach().cpu() for k, v in sample_model.state_dict().items()},
-                "ema": ema is not None,
-                "step": step,
-                "wall_time_s": wall_before + time.perf_counter() - start,
-                "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
-                "history": history,
-                "train_state": {
-                    "model": model.state_dict(),
-                    "ema": ema.state_dict() if ema is not None else None,
-                    "optimizer": optimizer.state_dict(),
-                    "lr_scheduler": lr_sched.state_dict(),
-                    "rng": _rng_state(noise_gen),
-                },
-            },
-            out,
-        )
+        train_state = {
+            "model": model.state_dict(),
+            "ema": ema.state_dict() if ema is not None else None,
+            "optimizer": optimizer.state_dict(),
+            "lr_scheduler": lr_sched.state_dict(),
+            "rng": _rng_state(),
+        }
+        ckpt = make_run_file(config.to_dict(), sample_model.state_dict(), train_state, ema=ema is not None,
+                             step=step, wall_time_s=wall_before + time.perf_counter() - start,
+                             device=_device_name(device), runtime=runtime, history=history)  # fmt: skip
+        return save_checkpoint(ckpt, out)
 
     model.train()
-    bar = tqdm(total=config.steps, initial=step, disable=not progress, desc=config.model)
-    running = None
+    bar = tqdm(total=config.steps, initial=step, disable=not (progress and world.is_main), desc=config.model)
+    if history["loss"]:
+        bar.set_postfix(loss=f"{final_loss(history):.4f}")
+    pending: list[torch.Tensor] = []  # losses of steps not yet read back, on the device
+
+    def flush() -> None:
+        values = mean_over_ranks(torch.stack(pending), world).tolist()  # one device→host read
+        first = step - len(values) + 1
+        pending.clear()
+        for k, value in enumerate(values):
+            if not math.isfinite(value):
+                bar.close()
+                raise NonFiniteLossError(
+                    f"loss became {value} at step {first + k}; the last checkpoint was kept. "
+                    "Lower --lr or check the data scaling ([-1, 1])."
+                )
+        history["step"].extend(range(first, step + 1))
+        history["loss"].extend(values)
+        bar.update(len(values))
+        bar.set_postfix(loss=f"{final_loss(history):.4f}")  # mean of the recent losses, seeded from history
+
     while step < last_step:
-        x0 = data[_batch_indices(step, len(data), config.batch_size, config.seed)].to(device, non_blocking=True)
+        x0 = batches[step]  # (B_local, C, H, W) on the device
+        noise_gen.manual_seed(_noise_seed(config.seed, step))
+        t = sample_timesteps(schedule, config.batch_size, device=device, generator=noise_gen)[rows]
+        eps = torch.randn((config.batch_size, *x0.shape[1:]), generator=noise_gen, device=device)[rows]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss = diffusion_loss(model, schedule, x0, generator=noise_gen)
-        if not torch.isfinite(loss):
-            bar.close()
-            raise NonFiniteLossError(
-                f"loss became {loss.item()} at step {step + 1}; the last checkpoint was kept. "
-                "Lower --lr or check the data scaling ([-1, 1])."
-            )
+            loss = diffusion_loss(net, schedule, x0, t=t, eps=eps)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -247,23 +252,15 @@ def train(
         if ema is not None:
             ema.update_parameters(model)
         step += 1
-        value = loss.item()
-        history["step"].append(step)
-        history["loss"].append(value)
-        running = value if running is None else 0.98 * running + 0.02 * value
-        bar.update(1)
-        bar.set_postfix(loss=f"{running:.4f}")
-        if step % config.checkpoint_every == 0 and step < last_step:
+        pending.append(loss.detach())
+        at_checkpoint = step % config.checkpoint_every == 0 or step == last_step
+        if len(pending) >= log_every or at_checkpoint:
+            flush()  # before every checkpoint: a non-finite loss never reaches a file
+        if at_checkpoint and step < last_step:
             checkpoint()
     bar.close()
     path = checkpoint()
+    cleanup(world)
     sample_model.eval()
-    return TrainResult(
-        model=model,
-        ema_model=sample_model,
-        schedule=schedule,
-        history=history,
-        step=step,
-        wall_time_s=wall_before + time.perf_counter() - start,
-        checkpoint=path,
-    )
+    return TrainResult(model=model, ema_model=sample_model, schedule=schedule, history=history, step=step,
+                       wall_time_s=wall_before + time.perf_counter() - start, checkpoint=path)  # fmt: skip

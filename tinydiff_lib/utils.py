@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from .errors import UsageError
+
 __all__ = ["seed_everything", "get_device", "atomic_torch_save", "count_parameters"]
 
 
@@ -31,11 +33,11 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is visible; use --device auto or cpu")
+        raise UsageError("device 'cuda' was asked for but no CUDA GPU is visible; use --device auto or cpu")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device 'mps' was asked for but MPS is not available; use --device auto or cpu")
+        raise UsageError("device 'mps' was asked for but MPS is not available; use --device auto or cpu")
     if name not in ("cpu", "mps") and not name.startswith("cuda"):
-        raise ValueError(f"unknown device {device!r}; choose auto, cpu, cuda or mps")
+        raise UsageError(f"unknown device {device!r}; choose auto, cpu, cuda or mps")
     return torch.device(name)
 
 

@@ -7,6 +7,7 @@ from functools import partial
 
 from torch import nn
 
+from ..errors import UsageError
 from .batchnorm_unet import BatchNormUNet
 from .blocks import AttentionBlock, Downsample, FiLM, ResBlock, TimeMLP, Upsample, sinusoidal_embedding
 from .diffusers_unet import DiffusersUNet
@@ -46,5 +47,5 @@ def build_model(name: str, **kwargs) -> nn.Module:
     """Construct the model registered as ``name``; unknown names list the known ones."""
     known = {**MODELS, **OPTIONAL_MODELS}
     if name not in known:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(known))}")
+        raise UsageError(f"unknown model {name!r}; known models: {', '.join(sorted(known))}")
     return known[name](**kwargs)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import MissingDependencyError
+
 __all__ = ["DiffusersUNet", "DIFFUSERS_COURSE_CONFIG"]
 
 #: UNet2DModel arguments of the course's MNIST model (28×28 → 14×14 → 7×7)
@@ -32,7 +34,7 @@ class DiffusersUNet(nn.Module):
         try:
             from diffusers import UNet2DModel
         except ImportError as exc:  # an optional dependency: say how to get it
-            raise ImportError(
+            raise MissingDependencyError(
                 "the diffusers_unet model needs the optional `diffusers` package: "
                 'pip install "diffusers>=0.30" (or pip install -e ".[benchmark]")'
             ) from exc

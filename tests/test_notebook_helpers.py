@@ -1,0 +1,70 @@
+"""load_or_train and trace_shapes (tinydiff_lib.notebook)."""
+
+import pytest
+import torch
+
+import tinydiff_lib as td
+
+
+def test_notebook_helpers_are_public():
+    for name in ["load_or_train", "LoadedModel", "trace_shapes", "StageShape"]:
+        assert name in td.__all__
+
+
+def test_trace_shapes_lists_each_stage_in_the_order_it_ran():
+    model = td.MiniUNet()
+    x, t = torch.zeros(2, 1, 28, 28), torch.tensor([10, 900])
+    rows, out = td.trace_shapes(model, ["conv_out", "downsample", "conv_in"], x, t)
+    assert out.shape == x.shape
+    assert [r.name for r in rows] == ["conv_in", "downsample", "conv_out"]  # execution order, not list order
+    conv_in, down, conv_out = rows
+    assert conv_in.module == "Conv2d" and conv_in.input_shape == (2, 1, 28, 28)
+    assert down.output_shape[2:] == (14, 14) and down.input_shape[2:] == (28, 28)
+    assert conv_out.output_shape == (2, 1, 28, 28)
+    assert not any(m._forward_hooks for m in model.modules())  # hooks removed
+
+
+def test_trace_shapes_removes_its_hooks_on_an_error():
+    model = td.TinyConv()
+    with pytest.raises(RuntimeError):
+        td.trace_shapes(model, ["conv1"], torch.zeros(2, 3, 28, 28), torch.zeros(2, dtype=torch.long))
+    assert not any(m._forward_hooks for m in model.modules())
+    with pytest.raises(AttributeError):
+        td.trace_shapes(model, ["no_such_stage"], torch.zeros(1, 1, 28, 28), torch.zeros(1, dtype=torch.long))
+
+
+def test_load_or_train_loads_a_shipped_checkpoint(monkeypatch, tmp_path):
+    model = td.TinyConv()
+    ckpt = {"step": 7, "config": {"batch_size": 4}, "wall_time_s": 120.0, "device": "cpu", "history": {"loss": [1]}}
+    monkeypatch.setattr(td.notebook, "checkpoint_path", lambda name: tmp_path / f"{name}.pt")
+    monkeypatch.setattr(td.notebook, "load_model", lambda path, device: (model, td.NoiseSchedule(), ckpt))
+    loaded = td.load_or_train("tiny_conv")
+    assert isinstance(loaded, td.LoadedModel) and loaded.model is model and loaded.history == {"loss": [1]}
+    m, schedule, history, note = loaded  # unpacks like a tuple
+    assert note == "shipped checkpoint, 7 steps × 4 images, 2 min on cpu"
+
+
+def test_load_or_train_trains_a_short_run_when_the_checkpoint_is_missing(monkeypatch, capsys):
+    def missing(name):
+        raise td.CheckpointError(f"no {name}")
+
+    monkeypatch.setattr(td.notebook, "checkpoint_path", missing)
+    data = torch.rand(16, 1, 28, 28) * 2 - 1
+    loaded = td.load_or_train("tiny_conv", data=data, fallback_steps=2, fallback_batch_size=4)
+    assert "NOTE: no shipped checkpoint for tiny_conv" in capsys.readouterr().out
+    assert loaded.note.startswith("trained here, 2 steps × 4 images")
+    assert len(loaded.history["loss"]) == 2 and not loaded.model.training
+
+
+def test_load_or_train_from_scratch_trains_the_budget(monkeypatch):
+    seen = {}
+
+    def fake_train(config, data, device, progress):
+        seen["config"] = config
+        raise KeyboardInterrupt  # stop before any real training
+
+    monkeypatch.setattr(td.notebook, "train", fake_train)
+    with pytest.raises(KeyboardInterrupt):
+        td.load_or_train("mini_unet", train_from_scratch=True, budget_steps=11, budget_batch_size=3, seed=5)
+    c = seen["config"]
+    assert (c.model, c.steps, c.batch_size, c.seed, c.lr, c.ema_decay) == ("mini_unet", 11, 3, 5, 1e-3, 0.995)

@@ -1,0 +1,59 @@
+"""Settings shared by the shipped checkpoints, their cards, the studies and the book.
+
+One place for the ladder of models, the one budget every rung trains under, the longer run of the best
+FiLM U-Net, the evaluation setting of the cards and the window of the "final loss" that cards, the
+command line and the progress bar report.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["LADDER", "BUDGET", "RUNS", "CARD_EVAL", "FINAL_LOSS_WINDOW", "final_loss", "train_command", "train_run"]
+
+#: the ladder, in the order the book climbs it
+LADDER = ["tiny_conv", "mini_unet", "mini_unet_v2", "film_unet", "batchnorm_unet", "dilated_convnet"]
+
+#: one budget for every rung: same schedule, optimiser, batch size and number of steps
+BUDGET = dict(steps=1500, batch_size=64, lr=1e-3, schedule="linear", seed=0, ema_decay=0.995)
+
+#: checkpoint name -> (registered model, training budget)
+RUNS = {name: (name, BUDGET) for name in LADDER}
+RUNS["film_unet_best"] = ("film_unet", dict(BUDGET, steps=5000, ema_decay=0.999))  # about 50 min on one core
+
+#: how the cards score a checkpoint: samples, sampler, steps, seed
+CARD_EVAL = dict(num_samples=10_000, sampler="ddim", steps=20, seed=0)
+
+#: the "final loss" is the mean of the last this many training losses
+FINAL_LOSS_WINDOW = 200
+
+
+def final_loss(history: dict, window: int = FINAL_LOSS_WINDOW) -> float:
+    """Mean of the last ``window`` losses of a training history ``{"step": [...], "loss": [...]}``."""
+    recent = history["loss"][-window:]
+    if not recent:
+        raise ValueError("the history holds no losses yet")
+    return round(sum(recent) / len(recent), 5)
+
+
+def train_command(model: str, out: Path, budget: dict, resume: bool) -> list[str]:
+    """The ``tinydiff train`` command line of one run under ``budget``."""
+    cmd = [sys.executable, "-m", "tinydiff_lib", "train", "--model", model, "--out", str(out),
+           "--steps", str(budget["steps"]), "--batch-size", str(budget["batch_size"]), "--lr", str(budget["lr"]),
+           "--schedule", budget["schedule"], "--seed", str(budget["seed"]), "--ema-decay", str(budget["ema_decay"]),
+           "--checkpoint-every", "200", "--device", "auto"]  # fmt: skip
+    return cmd + (["--resume"] if resume else [])
+
+
+def train_run(name: str, model: str, budget: dict, runs: Path) -> Path:
+    """Train (or resume) ``runs/<name>.pt`` up to the budget with the command line; skip a finished run."""
+    from .checkpoint import load_checkpoint
+
+    run = Path(runs) / f"{name}.pt"
+    if run.exists() and load_checkpoint(run)["step"] >= budget["steps"]:
+        print(f"[{name}] already trained to {budget['steps']} steps", flush=True)
+        return run
+    subprocess.run(train_command(model, run, budget, resume=run.exists()), check=True)
+    return run

@@ -1,0 +1,110 @@
+"""Small helpers the notebooks share: get a ladder model (shipped or trained here) and trace a forward pass.
+
+``load_or_train`` loads a shipped checkpoint of the ladder, or trains the model when asked to (or, when the
+checkpoint is missing, trains a short stand-in run and says so). ``trace_shapes`` runs one forward pass with
+hooks and lists what each named stage outputs, so a notebook can show an architecture's shapes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from .checkpoint import CheckpointError, load_model
+from .hub import checkpoint_path
+from .schedule import NoiseSchedule
+from .training import TrainConfig, train
+
+__all__ = ["LoadedModel", "load_or_train", "StageShape", "trace_shapes"]
+
+# the ladder budget of every shipped checkpoint (AdamW 1e-3 with a cosine decay, EMA 0.995, linear schedule)
+LADDER = dict(lr=1e-3, ema_decay=0.995)
+
+
+class LoadedModel(NamedTuple):
+    """What :func:`load_or_train` returns; unpacks as ``model, schedule, history, note``."""
+
+    model: torch.nn.Module  # the weights to sample from (EMA), in eval() mode
+    schedule: NoiseSchedule
+    history: dict  # {"step": [...], "loss": [...]}
+    note: str  # where the weights come from, for the reader
+
+
+def load_or_train(
+    name: str,
+    data: torch.Tensor | None = None,
+    device: str | torch.device = "cpu",
+    train_from_scratch: bool = False,
+    budget_steps: int = 1500,
+    budget_batch_size: int = 64,
+    fallback_steps: int = 100,
+    fallback_batch_size: int = 32,
+    seed: int = 0,
+) -> LoadedModel:
+    """The ladder model ``name``: its shipped checkpoint, or trained here.
+
+    * ``train_from_scratch=False``: load ``checkpoints/<name>.pt`` (downloaded where only the package is
+      installed). If there is none, print a NOTE and train a short stand-in run of ``fallback_steps`` ×
+      ``fallback_batch_size`` (its samples say little about the model).
+    * ``train_from_scratch=True``: train the ladder budget, ``budget_steps`` × ``budget_batch_size``.
+
+    ``data``: training images (N, 1, 28, 28) in [-1, 1] (MNIST-train when None). Returns a
+    :class:`LoadedModel` ``(model, schedule, history, note)``, the model on ``device``.
+    """
+    if not train_from_scratch:
+        try:
+            model, schedule, ckpt = load_model(checkpoint_path(name), device=device)
+            note = (
+                f"shipped checkpoint, {ckpt['step']} steps × {ckpt['config']['batch_size']} images, "
+                f"{ckpt['wall_time_s'] / 60:.0f} min on {ckpt['device']}"
+            )
+            return LoadedModel(model, schedule, ckpt["history"], note)
+        except CheckpointError as exc:
+            print(
+                f"NOTE: no shipped checkpoint for {name} ({exc.__class__.__name__}): training a short run of "
+                f"{fallback_steps} steps instead; its samples say little about what {name} can do"
+            )
+    steps, bs = (budget_steps, budget_batch_size) if train_from_scratch else (fallback_steps, fallback_batch_size)
+    config = TrainConfig(model=name, steps=steps, batch_size=bs, seed=seed, **LADDER)
+    result = train(config, data=data, device=device, progress=train_from_scratch)
+    where = next(result.ema_model.parameters()).device.type
+    note = f"trained here, {steps} steps × {bs} images, {result.wall_time_s / 60:.1f} min on {where}"
+    return LoadedModel(result.ema_model, result.schedule, result.history, note)
+
+
+class StageShape(NamedTuple):
+    """One row of :func:`trace_shapes`: a stage's name, module class, and input and output shapes."""
+
+    name: str
+    module: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+
+
+def trace_shapes(
+    model: torch.nn.Module, names: list[str], x: torch.Tensor, t: torch.Tensor
+) -> tuple[list[StageShape], torch.Tensor]:
+    """Run ``model(x, t)`` once (no grad) and record each named submodule's input and output shapes.
+
+    ``names``: dotted submodule names (``model.get_submodule``), e.g. ``["conv1", "down.0.1"]``; ``x``:
+    (B, C, H, W); ``t``: (B,). Returns ``(rows, out)``: one :class:`StageShape` per call of a named stage, in
+    the order they ran, and the model's output. The hooks are removed afterwards, also on an error.
+    """
+    rows: list[StageShape] = []
+
+    def hook(name):
+        def record(module, inputs, output):
+            first = inputs[0] if inputs else output
+            rows.append(StageShape(name, type(module).__name__, tuple(first.shape), tuple(output.shape)))
+
+        return record
+
+    handles = [model.get_submodule(name).register_forward_hook(hook(name)) for name in names]
+    try:
+        with torch.no_grad():
+            out = model(x, t)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return rows, out
