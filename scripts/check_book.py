@@ -25,6 +25,7 @@ fails the check, except the ones listed in ALLOWED_EXTERNAL (with the reason): b
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import functools
 import http.server
 import json
@@ -247,6 +248,102 @@ JS_WIDGETS = """async () => {
 }"""
 
 
+# What a reader sees at the check's viewport (1280 x 900, the book's text column is then about 690 CSS px):
+# nothing may stick out of the column or hide behind a scroll bar, and figures may not be shrunk so much
+# that their text becomes unreadable. Every <details> (exercise solutions, hidden cells) is opened first,
+# because a reader opens them too.
+#   (a) display maths: the typeset equation (mjx-math) fits inside its box and the column; neither the
+#       mjx-container nor its box scrolls (scrollWidth > clientWidth) or clips it;
+#   (b) figures: an <img> in the article is shown at >= MIN_FIGURE_SCALE of its natural width (the figures
+#       are drawn at 100 dpi to be shown 1:1, where 10-pt text is about 14 CSS px; below 0.6 it is under
+#       8.5 px, too small to read); exceptions only in FIGURE_SCALE_ALLOWED, with the reason;
+#   (c) tables: a table is no wider than the column, unless it sits in a deliberate scroll container
+#       (class DELIBERATE_SCROLL, styled with a visible scroll bar in book/_static/tinydiff.css); the
+#       theme's automatic wrapper (pst-scrollable-table-container) does not count: it hides the last
+#       columns behind a scroll bar a reader may not see;
+#   (d) code: no line of a code cell or of a printed output is cut off by the column (the notebooks are
+#       formatted to 80 columns, `make lint`).
+MIN_FIGURE_SCALE = 0.6
+# "page path": {"image file name": "reason"}; empty today.
+FIGURE_SCALE_ALLOWED: dict[str, dict[str, str]] = {}
+DELIBERATE_SCROLL = "tinydiff-scroll"
+
+JS_LAYOUT = """async (minScale) => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+  const column = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  column.querySelectorAll('details').forEach(d => { d.open = true; });
+  await document.fonts.ready;
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const cs = getComputedStyle(column);
+  const cr = column.getBoundingClientRect();
+  const colLeft = cr.left + parseFloat(cs.paddingLeft), colRight = cr.right - parseFloat(cs.paddingRight);
+  const colWidth = Math.round(colRight - colLeft);
+  const px = v => Math.round(v);
+  const shown = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const where = e => { const s = e.closest('section[id]'); return s ? ' in #' + s.id : ''; };
+  const text = (s, n) => s.replace(/\\s+/g, ' ').trim().slice(0, n);
+  const out = {column: colWidth, math: 0, figures: 0, tables: 0, code: 0, problems: [], figureScales: []};
+
+  // (a) display maths
+  const items = (window.MathJax && MathJax.startup && MathJax.startup.document) ? MathJax.startup.document.math : [];
+  const tex = new Map();
+  for (const item of items) if (item.typesetRoot) tex.set(item.typesetRoot, item.math);
+  const displays = Array.from(column.querySelectorAll('mjx-container[display="true"]'));
+  displays.forEach((c, i) => {
+    if (!shown(c)) return;
+    out.math++;
+    const m = c.querySelector('mjx-math') || c;
+    const box = c.parentElement;
+    const mr = m.getBoundingClientRect(), br = box.getBoundingClientRect();
+    const right = Math.min(br.left + box.clientWidth, colRight), left = Math.max(br.left, colLeft);
+    const how = [];
+    if (mr.right > right + 1 || mr.left < left - 1) how.push(`sticks out by ${px(Math.max(mr.right - right, left - mr.left))} px`);
+    if (c.scrollWidth > c.clientWidth + 1) how.push(`its mjx-container scrolls (${c.scrollWidth} > ${c.clientWidth} px)`);
+    if (box.scrollWidth > box.clientWidth + 1) how.push(`its box <${box.tagName.toLowerCase()} class="${box.className}"> clips or scrolls it (${box.scrollWidth} > ${box.clientWidth} px)`);
+    if (how.length) {
+      const src = text(tex.get(c) || c.textContent, 70);
+      out.problems.push(`display equation ${i + 1}/${displays.length}${where(c)} "${src}": ${px(mr.width)} px wide in a ${px(right - left)} px column; ${how.join('; ')}`);
+    }
+  });
+
+  // (b) figures
+  column.querySelectorAll('img').forEach(img => {
+    if (!shown(img) || !(img.naturalWidth > 0)) return;
+    if (img.closest('.animation')) return;  // to_jshtml frames: the player sets their size; checked as widgets
+    out.figures++;
+    const w = img.getBoundingClientRect().width;
+    const scale = w / img.naturalWidth;
+    const file = (img.currentSrc || img.src).split('/').pop();
+    out.figureScales.push({file: file, scale: scale, shown: px(w), natural: img.naturalWidth, where: where(img)});
+    if (scale < minScale) out.problems.push(`figure ${file}${where(img)} is shown at ${px(w)} of its ${img.naturalWidth} px (scale ${scale.toFixed(2)} < ${minScale}): its text is too small to read`);
+  });
+
+  // (c) tables
+  column.querySelectorAll('table').forEach(t => {
+    if (!shown(t)) return;
+    out.tables++;
+    const tr = t.getBoundingClientRect();
+    const tw = Math.max(tr.width, t.scrollWidth);
+    const room = colRight - Math.max(tr.left, colLeft);
+    if (tw <= room + 1 || t.closest('.""" + DELIBERATE_SCROLL + """')) return;
+    const head = t.querySelector('tr');
+    out.problems.push(`table${where(t)} (${head ? '"' + text(head.textContent, 60) + '"' : 'no rows'}) is ${px(tw)} px wide in a ${px(room)} px column: its last columns are hidden behind a scroll bar`);
+  });
+
+  // (d) code cells and printed outputs
+  column.querySelectorAll('pre').forEach(pre => {
+    if (!shown(pre)) return;
+    out.code++;
+    if (pre.scrollWidth <= pre.clientWidth + 1) return;
+    const kind = pre.closest('.cell_output') ? 'printed output' : (pre.closest('.cell_input') ? 'code cell' : 'code block');
+    const lines = pre.textContent.split('\\n');
+    const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
+    out.problems.push(`${kind}${where(pre)} is cut off: ${pre.scrollWidth} px of text in a ${pre.clientWidth} px box (longest line, ${longest.length} characters: "${text(longest, 60)}")`);
+  });
+  return out;
+}"""
+
+
 def run_linkchecker(origin: str) -> int:
     """LinkChecker over the local server: every internal link, image and #anchor must resolve.
 
@@ -266,20 +363,24 @@ def run_linkchecker(origin: str) -> int:
     return result.returncode
 
 
-def check(html_root: Path, assets: Path, shots: Path, chromium: str) -> int:
+def check(html_root: Path, assets: Path, shots: Path, chromium: str, only: list[str] | None = None) -> int:
     from playwright.sync_api import sync_playwright
 
     pages = pages_of(html_root)
+    if only:  # a quick look at some pages while fixing them; `make check-book` always checks every page
+        pages = [p for p in pages if any(fnmatch.fnmatch(p.as_posix(), pattern) for pattern in only)]
+        print(f"check_book: only {len(pages)} page(s) matching {' '.join(only)}; LinkChecker not run")
     if not pages:
         print(f"check_book: no pages under {html_root}; build the book first (make book)")
         return 1
     server, origin = serve(html_root)
     router = CdnRouter(assets, origin)
     failures: list[str] = []
-    if run_linkchecker(origin) != 0:
+    if not only and run_linkchecker(origin) != 0:
         failures.append("linkchecker found broken internal links, images or anchors (see above)")
     known: dict[str, int] = {}
     totals = {"images": 0, "math": 0, "widgets": 0, "animations": 0}
+    layout_totals = {"math": 0, "figures": 0, "tables": 0, "code": 0}
     notebooks = [p for p in pages if p.parts[0] == "notebooks"]
     screenshot_pages = [p for p in pages if p.as_posix() == "book/intro.html"] + (notebooks[:1] or pages[1:2])
     shots.mkdir(parents=True, exist_ok=True)
@@ -316,6 +417,16 @@ def check(html_root: Path, assets: Path, shots: Path, chromium: str) -> int:
             totals["widgets"] += widgets["widgets"]
             totals["animations"] += widgets["animations"]
             errors += widgets["problems"]
+            layout = page.evaluate(JS_LAYOUT, MIN_FIGURE_SCALE)
+            for key in ("math", "figures", "tables", "code"):
+                layout_totals[key] += layout[key]
+            allowed = FIGURE_SCALE_ALLOWED.get(rel.as_posix(), {})
+            for problem in layout["problems"]:
+                file = next((f for f in allowed if problem.startswith(f"figure {f}")), None)
+                if file is None:
+                    errors.append(problem)
+                else:
+                    print(f"check_book: allowed small figure on {rel.as_posix()}: {file} -- {allowed[file]}")
             if rel in screenshot_pages:
                 out = shots / (rel.as_posix().replace("/", "_").removesuffix(".html") + ".png")
                 page.screenshot(path=str(out), full_page=True)
@@ -347,9 +458,14 @@ def check(html_root: Path, assets: Path, shots: Path, chromium: str) -> int:
     for prefix, n in sorted(router.allowed.items()):
         print(f"check_book: blocked, allowed ({n}x): {prefix} -- {ALLOWED_EXTERNAL[prefix]}")
     failures += [f"request to a non-local address (not served locally, not allowed): {u}" for u in router.blocked]
+    failures += server.errors
     print(
         f"check_book: {len(pages)} pages, {totals['images']} images, {totals['math']} maths elements, "
         f"{totals['widgets']} widgets, {totals['animations']} animations"
+    )
+    print(
+        f"check_book: layout at 1280 px: {layout_totals['math']} display equations, {layout_totals['figures']} "
+        f"figures, {layout_totals['tables']} tables, {layout_totals['code']} code blocks measured against the column"
     )
     if failures:
         print(f"check_book: {len(failures)} problem(s):")
@@ -366,11 +482,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assets", type=Path, default=Path(".book-assets/node_modules"))
     parser.add_argument("--screenshots", type=Path, default=Path("_build/screenshots"))
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--only", nargs="+", metavar="GLOB", help="check only these pages (e.g. 'book/*')")
     args = parser.parse_args(argv)
     if not Path(args.chromium).exists():
         print(f"check_book: {args.chromium} not found (Debian: apt-get install -y chromium)")
         return 1
-    return check(args.html, args.assets, args.screenshots, args.chromium)
+    return check(args.html, args.assets, args.screenshots, args.chromium, args.only)
 
 
 if __name__ == "__main__":

@@ -38,8 +38,9 @@ def main(argv=None) -> int:
     command = " ".join([TRAIN_FEATURE_NET_COMMAND, *(sys.argv[1:] if argv is None else argv)])
     card = train_feature_net(args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                              device=args.device, data_root=args.data_root, command=command)  # fmt: skip
-    print(json.dumps({"out": args.out, "test_accuracy": card["test_accuracy"],
-                      "wall_time_s": card["training"]["wall_time_s"], "file_size_bytes": card["file_size_bytes"]}))  # fmt: skip
+    summary = {"out": args.out, "test_accuracy": card["test_accuracy"], "wall_time_s": card["training"]["wall_time_s"],
+               "file_size_bytes": card["file_size_bytes"]}  # fmt: skip
+    print(json.dumps(summary))
     return 0
 
 

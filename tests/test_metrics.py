@@ -130,10 +130,15 @@ def test_kid_subset_std_is_the_standard_error_of_the_subset_mean():
     same subsets (same generator, same draw order: rows of x, then rows of y, per subset)."""
     gen = torch.Generator().manual_seed(6)
     x, y = torch.randn(300, 8, generator=gen), torch.randn(200, 8, generator=gen) + 0.2
-    kid, stderr = kernel_inception_distance(x, y, num_subsets=7, subset_size=50, generator=torch.Generator().manual_seed(1))
+    kid, stderr = kernel_inception_distance(
+        x, y, num_subsets=7, subset_size=50, generator=torch.Generator().manual_seed(1)
+    )
     g = torch.Generator().manual_seed(1)
-    values = torch.stack([mmd2_unbiased(x[torch.randperm(300, generator=g)[:50]], y[torch.randperm(200, generator=g)[:50]])
-                          for _ in range(7)])  # fmt: skip
+    values = []
+    for _ in range(7):
+        rows_x, rows_y = torch.randperm(300, generator=g)[:50], torch.randperm(200, generator=g)[:50]
+        values.append(mmd2_unbiased(x[rows_x], y[rows_y]))
+    values = torch.stack(values)
     assert kid == pytest.approx(float(values.mean()), rel=1e-12)
     assert stderr == pytest.approx(float(values.std(unbiased=True)) / math.sqrt(7), rel=1e-12)
     assert math.isnan(kernel_inception_distance(x, y, num_subsets=1, subset_size=50)[1])

@@ -1,4 +1,4 @@
-"""The model zoo: every registered denoiser keeps the (x, t) -> ε̂ contract of DESIGN.md §2."""
+"""The model zoo: every registered denoiser keeps the (x, t) -> ε̂ contract (output shaped like x)."""
 
 import json
 import sys

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from .data import mnist_tensor
+from .errors import UsageError
 from .features import FeatureNet, as_model_input, extract_features, load_feature_net, weights_hash
 from .metrics import frechet_distance, gaussian_stats, kernel_inception_distance, knn_radii, precision_recall
 from .utils import atomic_torch_save, get_device
@@ -139,7 +140,7 @@ def real_data_floor(net: FeatureNet, num: int, seed: int = 0, k: int = 3, kid_su
         reference = reference_stats(net, k, data_root)
         x, _ = mnist_tensor(train=True, root=data_root)
         if not 1 <= num <= len(x):
-            raise ValueError(f"the real-data floor needs 1 to {len(x)} images, got {num}")
+            raise UsageError(f"the real-data floor needs 1 to {len(x)} images, got {num}")
         idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:num]
         phi, probs = extract_features(net, x[idx])
         cache = _load_cache(net)  # reference_stats may have just written it
@@ -172,7 +173,7 @@ def evaluate_images(
     net = feature_net if isinstance(feature_net, FeatureNet) else load_feature_net(feature_net, get_device(device))
     x = as_model_input(images)
     if len(x) <= k:
-        raise ValueError(f"need more than k={k} images to score (k-NN precision/recall), got {len(x)}")
+        raise UsageError(f"need more than k={k} images to score (k-NN precision/recall), got {len(x)}")
     reference = reference_stats(net, k, data_root)
     phi, probs = extract_features(net, x)
     options = {"k": k, "kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size, "seed": seed}
@@ -226,7 +227,7 @@ def evaluate_checkpoint(
 
     start = time.perf_counter()
     if num_samples <= k:
-        raise ValueError(
+        raise UsageError(
             f"need more than k={k} samples to score (k-NN precision/recall), got --num-samples {num_samples}"
         )
     device = get_device(device)

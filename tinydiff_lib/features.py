@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import from_uint8, mnist_tensor
+from .errors import MissingFileError, UsageError
 from .utils import atomic_torch_save, count_parameters, get_device, seed_everything
 
 __all__ = [
@@ -115,12 +116,15 @@ def load_feature_net(path: str | os.PathLike | None = None, device="cpu") -> Fea
             path = DEFAULT_FEATURE_NET
     path = Path(path) if path is not None else DEFAULT_FEATURE_NET
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"feature network not found: {path}; make it with `{TRAIN_FEATURE_NET_COMMAND}` (a few minutes on a CPU)"
         )
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UsageError(f"{path} is not a readable PyTorch checkpoint ({exc.__class__.__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FEATURES_FORMAT:
-        raise ValueError(f"{path} is not a TinyDiff feature-network checkpoint; remake it with "
+        raise UsageError(f"{path} is not a TinyDiff feature-network checkpoint; remake it with "
                          f"`{TRAIN_FEATURE_NET_COMMAND}`")  # fmt: skip
     net = FeatureNet(**ckpt["kwargs"])
     net.load_state_dict(ckpt["state_dict"])
@@ -160,7 +164,7 @@ def train_feature_net(
     net = FeatureNet(**kwargs).to(device)
     steps_per_epoch = len(x) // batch_size
     if steps_per_epoch < 1:
-        raise ValueError(f"batch_size {batch_size} is larger than the {len(x)} training images")
+        raise UsageError(f"batch_size {batch_size} is larger than the {len(x)} training images")
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
     log = []
@@ -231,15 +235,15 @@ def as_model_input(images) -> torch.Tensor:
     elif x.is_floating_point():
         x = x.float()
         if len(x) and (x.min() < -1.01 or x.max() > 1.01):
-            raise ValueError(f"float images must lie in [-1, 1], got values in [{x.min():.3g}, {x.max():.3g}] "
+            raise UsageError(f"float images must lie in [-1, 1], got values in [{x.min():.3g}, {x.max():.3g}] "
                              "(pass uint8 for 0..255 images)")  # fmt: skip
         x = x.clamp(-1, 1)
     else:
-        raise ValueError(f"images must be uint8 (0..255) or float in [-1, 1], got dtype {x.dtype}")
+        raise UsageError(f"images must be uint8 (0..255) or float in [-1, 1], got dtype {x.dtype}")
     if x.ndim == 3:
         x = x.unsqueeze(1)  # (N, 28, 28) -> (N, 1, 28, 28)
     if tuple(x.shape[1:]) != (1, 28, 28):
-        raise ValueError(f"images must have shape (N, 28, 28) or (N, 1, 28, 28), got {tuple(images.shape)}")
+        raise UsageError(f"images must have shape (N, 28, 28) or (N, 1, 28, 28), got {tuple(images.shape)}")
     return x
 
 

@@ -17,6 +17,8 @@ import math
 
 import torch
 
+from .errors import UsageError
+
 __all__ = [
     "gaussian_stats",
     "frechet_distance",
@@ -101,7 +103,7 @@ def kernel_inception_distance(
     """
     size = min(subset_size, len(phi_x), len(phi_y))
     if size < 2:
-        raise ValueError(f"KID needs at least 2 samples per set, got {len(phi_x)} and {len(phi_y)}")
+        raise UsageError(f"KID needs at least 2 samples per set, got {len(phi_x)} and {len(phi_y)}")
     phi_x, phi_y = phi_x.float(), phi_y.float()
     values = torch.stack([
         mmd2_unbiased(phi_x[torch.randperm(len(phi_x), generator=generator)[:size]],
@@ -123,7 +125,7 @@ def knn_radii(phi: torch.Tensor, k: int = 3, chunk: int = 1000) -> torch.Tensor:
     2019, Eq. 1). ``chunk`` rows at a time keep the distance matrix at (chunk, N).
     """
     if len(phi) <= k:
-        raise ValueError(f"k-NN radii with k={k} need more than {k} points, got {len(phi)}")
+        raise UsageError(f"k-NN radii with k={k} need more than {k} points, got {len(phi)}")
     phi = phi.double()
     # column 0 of the sorted distances is the point itself (distance 0), so the k-th neighbour is k + 1-th
     return torch.cat([torch.cdist(phi[i : i + chunk], phi).kthvalue(k + 1, dim=1).values

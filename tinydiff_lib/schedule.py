@@ -6,6 +6,7 @@ Notation (Ho et al. 2020): α_t = 1 − β_t, ᾱ_t = ∏_{s≤t} α_s. Our inde
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -113,6 +114,13 @@ class NoiseSchedule(nn.Module):
         for key, value in derived.items():
             self.register_buffer(key, value.float(), persistent=False)
 
+    def on(self, device: torch.device | str) -> NoiseSchedule:
+        """This schedule on ``device``: itself when it is already there, else a copy (the original stays put)."""
+        device = torch.device(device)
+        if self.betas.device == device or (device.index is None and self.betas.device.type == device.type):
+            return self
+        return copy.deepcopy(self).to(device)
+
     def __len__(self) -> int:
         return self.num_steps
 
@@ -120,20 +128,28 @@ class NoiseSchedule(nn.Module):
         return f"name={self.name!r}, num_steps={self.num_steps}"
 
     def gather(self, values: torch.Tensor, t: torch.Tensor, ndim: int = 4) -> torch.Tensor:
-        """``values[t]`` reshaped to (B, 1, …, 1) so it broadcasts against a batch with ``ndim`` dims."""
-        t = self.check_t(t)
-        return values[t].reshape(-1, *([1] * (ndim - 1)))  # (B,) -> (B, 1, 1, 1)
+        """``values[t]`` reshaped to (B, 1, …, 1) so it broadcasts against a batch with ``ndim`` dims.
+
+        The result lives on the device of ``t`` (the batch's device), wherever the schedule lives.
+        """
+        t = torch.as_tensor(t)
+        idx = self.check_t(t).to(values.device)
+        return values[idx].to(t.device).reshape(-1, *([1] * (ndim - 1)))  # (B,) -> (B, 1, 1, 1)
 
     def check_t(self, t: torch.Tensor) -> torch.Tensor:
-        """Validate timesteps: an integer tensor with values in [0, T)."""
-        t = torch.as_tensor(t, device=self.betas.device)
+        """Validate timesteps: an integer tensor with values in [0, T); returned as int64 on its own device.
+
+        The range is checked on the CPU; on a GPU it is left to the indexing kernel's own bounds check, since
+        reading the minimum back would stall every training step.
+        """
+        t = torch.as_tensor(t)
         if t.dtype.is_floating_point:
             raise ValueError("t must be an integer tensor (int64), not floating point")
-        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= self.num_steps):
+        if t.device.type == "cpu" and t.numel() and (int(t.min()) < 0 or int(t.max()) >= self.num_steps):
             raise ValueError(f"t must lie in [0, {self.num_steps}), got values {int(t.min())}..{int(t.max())}")
         return t.long()
 
     def snr(self, t: torch.Tensor | None = None) -> torch.Tensor:
         """Signal-to-noise ratio ᾱ_t / (1 − ᾱ_t) (Kingma et al. 2021); all t when ``t`` is None."""
         snr = self.alpha_bar / (1 - self.alpha_bar)
-        return snr if t is None else snr[self.check_t(t)]
+        return snr if t is None else self.gather(snr, t, ndim=1)

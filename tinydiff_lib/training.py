@@ -190,7 +190,9 @@ def train(
 
     rows = local_slice(world, config.batch_size)
     batches = BatchSource(data, config.batch_size, config.seed, device, rows)
-    net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) if world.distributed else model  # noqa: E501
+    net = model
+    if world.distributed:
+        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     net = torch.compile(net) if compile else net
     use_amp = config.amp and device.type == "cuda"
     log_every = log_every or (1 if device.type == "cpu" else 25)
