@@ -11,7 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["LADDER", "BUDGET", "RUNS", "CARD_EVAL", "FINAL_LOSS_WINDOW", "final_loss", "train_command", "train_run"]
+__all__ = [
+    "LADDER", "BUDGET", "RUNS", "CARD_EVAL", "FINAL_LOSS_WINDOW", "ABLATIONS", "ABLATION_EVAL", "final_loss",
+    "train_command", "train_run",
+]  # fmt: skip
 
 #: the ladder, in the order the book climbs it
 LADDER = ["tiny_conv", "mini_unet", "mini_unet_v2", "film_unet", "batchnorm_unet", "dilated_convnet"]
@@ -57,3 +60,18 @@ def train_run(name: str, model: str, budget: dict, runs: Path) -> Path:
         return run
     subprocess.run(train_command(model, run, budget, resume=run.exists()), check=True)
     return run
+
+
+#: the ablations of the results page: run name -> (registered model, budget); each differs from the
+#: ladder's film_unet (or tiny_conv) in one thing only
+ABLATIONS = {
+    "film_unet_shift": ("film_unet_shift", BUDGET),  # an additive time bias instead of FiLM scale + shift
+    "film_unet_no_time": ("film_unet_no_time", BUDGET),  # the same U-Net without its time input
+    "film_unet_cosine": ("film_unet", dict(BUDGET, schedule="cosine")),
+    "film_unet_sigmoid": ("film_unet", dict(BUDGET, schedule="sigmoid")),
+    "film_unet_rerun": ("film_unet", BUDGET),  # the baseline again, for its raw (non-EMA) weights
+    "tiny_conv_3x": ("tiny_conv", dict(BUDGET, steps=3 * BUDGET["steps"])),
+}
+
+#: how the ablations are scored (smaller than the cards' n, to fit a session; the floor is at the same n)
+ABLATION_EVAL = dict(num_samples=2_000, sampler="ddim", steps=20, seed=0)

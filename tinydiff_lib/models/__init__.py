@@ -30,6 +30,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "mini_unet_v2": MiniUNetV2,
     "film_unet": partial(FiLMUNet, **FILM_UNET_PRESETS["film_unet"]),
     "film_unet_base64": partial(FiLMUNet, **FILM_UNET_PRESETS["film_unet_base64"]),
+    "film_unet_shift": partial(FiLMUNet, **FILM_UNET_PRESETS["film_unet_shift"]),  # ablation: additive time bias
+    "film_unet_no_time": partial(FiLMUNet, **FILM_UNET_PRESETS["film_unet_no_time"]),  # ablation: no time input
     "batchnorm_unet": BatchNormUNet,
     "dilated_convnet": partial(DilatedConvNet, **DILATED_CONVNET_PRESETS["dilated_convnet"]),
     "dilated_convnet_256": partial(DilatedConvNet, **DILATED_CONVNET_PRESETS["dilated_convnet_256"]),

@@ -66,15 +66,28 @@ class FiLM(nn.Module):
     """Feature-wise linear modulation: h · (1 + γ) + β with (γ, β) = Linear(emb) (Perez et al. 2018).
 
     Zero-initialised, so at the start of training FiLM is the identity. h: (B, C, H, W), emb: (B, E).
+    ``mode``: ``"film"`` (scale and shift), ``"shift"`` (h + β only: the additive time bias of the original
+    DDPM U-Net) or ``"none"`` (h unchanged: a block that never sees t). The last two exist for the ablations.
     """
 
-    def __init__(self, emb_dim: int, channels: int):
+    MODES = ("film", "shift", "none")
+
+    def __init__(self, emb_dim: int, channels: int, mode: str = "film"):
         super().__init__()
-        self.proj = nn.Linear(emb_dim, 2 * channels)
-        nn.init.zeros_(self.proj.weight)
-        nn.init.zeros_(self.proj.bias)
+        if mode not in self.MODES:
+            raise ValueError(f"FiLM mode must be one of {self.MODES}, got {mode!r}")
+        self.mode = mode
+        self.proj = None
+        if mode != "none":
+            self.proj = nn.Linear(emb_dim, (2 if mode == "film" else 1) * channels)
+            nn.init.zeros_(self.proj.weight)
+            nn.init.zeros_(self.proj.bias)
 
     def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        if self.proj is None:
+            return h
+        if self.mode == "shift":
+            return h + self.proj(emb)[:, :, None, None]  # (B, C, 1, 1)
         gamma, beta = self.proj(emb)[:, :, None, None].chunk(2, dim=1)  # (B, 2C, 1, 1) -> 2 × (B, C, 1, 1)
         return h * (1 + gamma) + beta
 
@@ -86,12 +99,12 @@ class ResBlock(nn.Module):
     (B, C_in, H, W) -> (B, C_out, H, W).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, emb_dim: int, dropout: float = 0.0):
+    def __init__(self, in_channels: int, out_channels: int, emb_dim: int, dropout: float = 0.0, film: str = "film"):
         super().__init__()
         self.norm1 = group_norm(in_channels)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
         self.norm2 = group_norm(out_channels)
-        self.film = FiLM(emb_dim, out_channels)
+        self.film = FiLM(emb_dim, out_channels, film)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
         self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()

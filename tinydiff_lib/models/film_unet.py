@@ -18,6 +18,8 @@ class FiLMUNet(nn.Module):
     ``num_res_blocks`` ResBlocks; the decoder mirrors it with one extra block per level, each
     concatenating a skip from the encoder. Optional self-attention at the lowest resolution (7×7) and
     in the middle. The time MLP is shared by every block. (B, 1, 28, 28), t (B,) -> (B, 1, 28, 28).
+    ``time_conditioning``: ``"film"`` (scale and shift), ``"shift"`` (an additive time bias) or ``"none"``
+    (the network never sees t): the last two are the ablations of the results page.
     """
 
     def __init__(
@@ -29,11 +31,14 @@ class FiLMUNet(nn.Module):
         dropout: float = 0.1,
         attention: bool = True,
         num_heads: int = 4,
+        time_conditioning: str = "film",
     ):
         super().__init__()
         channel_mults = tuple(channel_mults)
         emb_dim = 4 * base_channels
-        self.time_mlp = TimeMLP(base_channels, emb_dim)
+        self.emb_dim = emb_dim
+        self.time_mlp = TimeMLP(base_channels, emb_dim) if time_conditioning != "none" else None
+        film = time_conditioning
         self.stem = nn.Conv2d(in_channels, base_channels, 3, padding=1)
         last = len(channel_mults) - 1
 
@@ -45,21 +50,21 @@ class FiLMUNet(nn.Module):
         skips, ch = [base_channels], base_channels
         for level, mult in enumerate(channel_mults):
             for _ in range(num_res_blocks):
-                self.down.append(nn.ModuleList([ResBlock(ch, base_channels * mult, emb_dim, dropout),
+                self.down.append(nn.ModuleList([ResBlock(ch, base_channels * mult, emb_dim, dropout, film),
                                                 attn(level, base_channels * mult)]))  # fmt: skip
                 ch = base_channels * mult
                 skips.append(ch)
             if level != last:
                 self.down.append(Downsample(ch))
                 skips.append(ch)
-        self.mid1 = ResBlock(ch, ch, emb_dim, dropout)
+        self.mid1 = ResBlock(ch, ch, emb_dim, dropout, film)
         self.mid_attn = AttentionBlock(ch, num_heads) if attention else nn.Identity()
-        self.mid2 = ResBlock(ch, ch, emb_dim, dropout)
+        self.mid2 = ResBlock(ch, ch, emb_dim, dropout, film)
         # decoder: one more block per level than the encoder, each eating one skip
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(channel_mults))):
             for _ in range(num_res_blocks + 1):
-                self.up.append(nn.ModuleList([ResBlock(ch + skips.pop(), base_channels * mult, emb_dim, dropout),
+                self.up.append(nn.ModuleList([ResBlock(ch + skips.pop(), base_channels * mult, emb_dim, dropout, film),
                                               attn(level, base_channels * mult)]))  # fmt: skip
                 ch = base_channels * mult
             if level != 0:
@@ -70,7 +75,7 @@ class FiLMUNet(nn.Module):
         nn.init.zeros_(self.out_conv.bias)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        emb = self.time_mlp(t)  # (B, 4·base)
+        emb = self.time_mlp(t) if self.time_mlp is not None else x.new_zeros(len(x), self.emb_dim)  # (B, 4·base)
         h = self.stem(x)  # (B, base, 28, 28)
         skips = [h]
         for layer in self.down:  # 28 -> 14 -> 7
@@ -91,7 +96,23 @@ class FiLMUNet(nn.Module):
 
 
 #: named configurations: a CPU-friendly default and the seed-001 walkthrough's width (base 64)
-FILM_UNET_PRESETS = {
+FILM_UNET_PRESETS = {  # fmt: skip
     "film_unet": dict(base_channels=24, channel_mults=(1, 2, 2), num_res_blocks=1, dropout=0.0, attention=True),
+    "film_unet_shift": dict(
+        base_channels=24,
+        channel_mults=(1, 2, 2),
+        num_res_blocks=1,
+        dropout=0.0,
+        attention=True,
+        time_conditioning="shift",
+    ),
+    "film_unet_no_time": dict(
+        base_channels=24,
+        channel_mults=(1, 2, 2),
+        num_res_blocks=1,
+        dropout=0.0,
+        attention=True,
+        time_conditioning="none",
+    ),
     "film_unet_base64": dict(base_channels=64, channel_mults=(1, 2, 2), num_res_blocks=1, dropout=0.1, attention=True),
 }
