@@ -5,9 +5,22 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-export TINYDIFF_DATA ?= $(HOME)/.cache/tinydiff
 
-.PHONY: setup book book-assets check-book test test-unit test-notebooks lint checkpoints clean
+# Where MNIST lives (tinydiff_lib.data): $TINYDIFF_DATA from the environment or the command line, else the
+# cache. A relative path means a folder relative to where `make` was typed (the repository root), but the
+# notebooks run with notebooks/ as their working folder, so it is made absolute here, once, before any
+# recipe sees it (`override` so that `make test TINYDIFF_DATA=rel` is converted too; a leading ~ is the
+# home folder). `make data-root` prints the value every recipe gets.
+TINYDIFF_DATA ?= $(HOME)/.cache/tinydiff
+override TINYDIFF_DATA := $(if $(strip $(TINYDIFF_DATA)),$(abspath $(patsubst ~%,$(HOME)%,$(strip $(TINYDIFF_DATA)))))
+export TINYDIFF_DATA
+
+# CPU-only machines: `make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu` (before the first set-up)
+# installs PyTorch's CPU wheels of the pinned torch/torchvision first (about 1 GB instead of about 6 GB for
+# the default Linux wheels, which bundle CUDA); everything else then comes from the usual index.
+TORCH_INDEX ?=
+
+.PHONY: setup book book-assets check-book test test-unit test-notebooks lint checkpoints clean data-root
 
 # Book checks: Debian's Chromium (installed by `make check-book` when missing, as root) and local copies of
 # the scripts the book loads from CDNs (MathJax, require.js, the widget embedder), from the npm registry.
@@ -19,24 +32,39 @@ NBVAL_TIMEOUT ?= 1800
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || \
+	  { echo "setup: needs Python 3.10 or newer as $(PYTHON) (found: $$($(PYTHON) --version 2>&1)); pass PYTHON=python3.12 or similar"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) >/dev/null || \
+	  { rm -rf $(VENV); echo "setup: '$(PYTHON) -m venv' failed; on Debian/Ubuntu install python3-venv (sudo apt-get install -y python3-venv)"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet -c constraints.txt --index-url $(TORCH_INDEX) torch torchvision)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test]"
 	@touch $(STAMP)
 
+# The MNIST folder every recipe gets (see TINYDIFF_DATA above).
+data-root:
+	@echo "$$TINYDIFF_DATA"
+
 # Renders the committed notebook outputs (nothing is executed); any Sphinx warning fails the build.
+# Sphinx copies book/_static (the book's CSS) only when a page is rebuilt, so a change there alone rebuilds
+# every page (--all).
 book: $(STAMP)
 	@echo "== $@: started at $$(date +%T)"
-	$(BIN)/jupyter-book build . -W --keep-going
+	$(BIN)/jupyter-book build . -W --keep-going \
+	  $$(test -f _build/html/index.html && test -z "$$(find book/_static -newer _build/html/index.html)" || echo --all)
 	@echo "The book is in _build/html/index.html (open it in a browser; publish: .github/workflows/pages.yml)"
 
 test-unit: $(STAMP)
 	@echo "== $@: started at $$(date +%T)"
 	$(BIN)/python -m pytest tests -q
 
+# Cheap, so `make test` runs it first. Notebook code is formatted to 80 columns, the width of the book's
+# code boxes (book/_static/tinydiff.css; scripts/check_book.py measures it on the rendered pages).
 lint: $(STAMP)
+	@echo "== $@: started at $$(date +%T)"
 	$(BIN)/ruff check tinydiff_lib tests scripts
 	$(BIN)/ruff format --check tinydiff_lib tests scripts
+	$(BIN)/ruff format --check --line-length 80 notebooks
 
 # Every notebook, top to bottom, in a fresh kernel (cwd notebooks/): any error fails; cells marked
 # `# NBVAL_CHECK_OUTPUT` are compared with their stored output.
@@ -47,17 +75,22 @@ test-notebooks: $(STAMP)
 	    --nbval-cell-timeout=$(NBVAL_TIMEOUT) --nbval-sanitize-with notebooks/nbval_sanitize.cfg notebooks/; \
 	else echo "test-notebooks: no notebooks yet"; fi
 
+# Installed here only as root on Debian/Ubuntu; anyone else gets one line saying what to install.
 $(CHROMIUM):
-	@if [ "$$(id -u)" = 0 ]; then \
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "check-book: installing Debian's chromium (apt-get, about 300 MB)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "Chromium is missing: sudo apt-get install -y chromium (Debian/Ubuntu)"; exit 1; fi
+	else echo "check-book: needs Chromium at $(CHROMIUM): install it as root (Debian/Ubuntu: sudo apt-get install -y chromium) or pass CHROMIUM=/path/to/chromium"; exit 1; fi
 
 book-assets: $(ASSETS_STAMP)
 
+NPM ?= npm
 $(ASSETS_STAMP): scripts/book-assets.json
+	@command -v $(NPM) >/dev/null || \
+	  { echo "check-book: needs npm (Node.js) to fetch MathJax and the widget scripts once: install it (Debian/Ubuntu: sudo apt-get install -y npm)"; exit 1; }
 	mkdir -p $(BOOK_ASSETS)
 	cp scripts/book-assets.json $(BOOK_ASSETS)/package.json
-	cd $(BOOK_ASSETS) && npm install --no-package-lock --no-audit --no-fund --ignore-scripts --loglevel=error
+	cd $(BOOK_ASSETS) && $(NPM) install --no-package-lock --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
 
 # Internal links/images/anchors (LinkChecker) and every page in headless Chromium (scripts/check_book.py).
@@ -66,7 +99,8 @@ check-book: $(STAMP) $(ASSETS_STAMP) $(CHROMIUM)
 	@test -f _build/html/index.html || { echo "check-book: build the book first (make book)"; exit 1; }
 	$(BIN)/python scripts/check_book.py
 
-test: test-unit test-notebooks book check-book
+# Cheapest first: lint (seconds), unit tests (about a minute), notebooks (minutes), the book and its check.
+test: lint test-unit test-notebooks book check-book
 
 clean:
 	rm -rf _build .pytest_cache $(BOOK_ASSETS)

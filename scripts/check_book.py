@@ -268,26 +268,36 @@ MIN_FIGURE_SCALE = 0.6
 FIGURE_SCALE_ALLOWED: dict[str, dict[str, str]] = {}
 DELIBERATE_SCROLL = "tinydiff-scroll"
 
-JS_LAYOUT = """async (minScale) => {
-  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
-  const column = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+JS_LAYOUT = """async ([minScale, scrollClass]) => {
+  const mj = window.MathJax && MathJax.startup;
+  if (mj && mj.promise) await mj.promise;
+  const column = document.querySelector('article.bd-article')
+    || document.querySelector('main') || document.body;
   column.querySelectorAll('details').forEach(d => { d.open = true; });
   await document.fonts.ready;
   await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
   const cs = getComputedStyle(column);
   const cr = column.getBoundingClientRect();
-  const colLeft = cr.left + parseFloat(cs.paddingLeft), colRight = cr.right - parseFloat(cs.paddingRight);
-  const colWidth = Math.round(colRight - colLeft);
+  const colLeft = cr.left + parseFloat(cs.paddingLeft);
+  const colRight = cr.right - parseFloat(cs.paddingRight);
   const px = v => Math.round(v);
-  const shown = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
-  const where = e => { const s = e.closest('section[id]'); return s ? ' in #' + s.id : ''; };
+  const shown = e => {
+    const r = e.getBoundingClientRect();
+    return r.width > 0 && r.height > 0;
+  };
+  const where = e => {
+    const s = e.closest('section[id]');
+    return s ? ' in #' + s.id : '';
+  };
   const text = (s, n) => s.replace(/\\s+/g, ' ').trim().slice(0, n);
-  const out = {column: colWidth, math: 0, figures: 0, tables: 0, code: 0, problems: [], figureScales: []};
+  const out = {math: 0, figures: 0, tables: 0, code: 0, problems: []};
+  const bad = msg => out.problems.push(msg);
 
   // (a) display maths
-  const items = (window.MathJax && MathJax.startup && MathJax.startup.document) ? MathJax.startup.document.math : [];
   const tex = new Map();
-  for (const item of items) if (item.typesetRoot) tex.set(item.typesetRoot, item.math);
+  for (const item of (mj && mj.document ? mj.document.math : [])) {
+    if (item.typesetRoot) tex.set(item.typesetRoot, item.math);
+  }
   const displays = Array.from(column.querySelectorAll('mjx-container[display="true"]'));
   displays.forEach((c, i) => {
     if (!shown(c)) return;
@@ -295,27 +305,37 @@ JS_LAYOUT = """async (minScale) => {
     const m = c.querySelector('mjx-math') || c;
     const box = c.parentElement;
     const mr = m.getBoundingClientRect(), br = box.getBoundingClientRect();
-    const right = Math.min(br.left + box.clientWidth, colRight), left = Math.max(br.left, colLeft);
+    const right = Math.min(br.left + box.clientWidth, colRight);
+    const left = Math.max(br.left, colLeft);
     const how = [];
-    if (mr.right > right + 1 || mr.left < left - 1) how.push(`sticks out by ${px(Math.max(mr.right - right, left - mr.left))} px`);
-    if (c.scrollWidth > c.clientWidth + 1) how.push(`its mjx-container scrolls (${c.scrollWidth} > ${c.clientWidth} px)`);
-    if (box.scrollWidth > box.clientWidth + 1) how.push(`its box <${box.tagName.toLowerCase()} class="${box.className}"> clips or scrolls it (${box.scrollWidth} > ${box.clientWidth} px)`);
-    if (how.length) {
-      const src = text(tex.get(c) || c.textContent, 70);
-      out.problems.push(`display equation ${i + 1}/${displays.length}${where(c)} "${src}": ${px(mr.width)} px wide in a ${px(right - left)} px column; ${how.join('; ')}`);
+    const over = Math.max(mr.right - right, left - mr.left);
+    if (over > 1) how.push(`sticks out by ${px(over)} px`);
+    if (c.scrollWidth > c.clientWidth + 1) {
+      how.push(`its mjx-container scrolls (${c.scrollWidth} > ${c.clientWidth} px)`);
     }
+    if (box.scrollWidth > box.clientWidth + 1) {
+      const tag = `<${box.tagName.toLowerCase()} class="${box.className}">`;
+      how.push(`its box ${tag} clips or scrolls it (${box.scrollWidth} > ${box.clientWidth} px)`);
+    }
+    if (!how.length) return;
+    const src = text(tex.get(c) || c.textContent, 70);
+    bad(`display equation ${i + 1}/${displays.length}${where(c)} "${src}": ${px(mr.width)} px `
+        + `wide in a ${px(right - left)} px column; ${how.join('; ')}`);
   });
 
   // (b) figures
   column.querySelectorAll('img').forEach(img => {
     if (!shown(img) || !(img.naturalWidth > 0)) return;
-    if (img.closest('.animation')) return;  // to_jshtml frames: the player sets their size; checked as widgets
+    if (img.closest('.animation')) return;  // to_jshtml frames: sized by the player
     out.figures++;
     const w = img.getBoundingClientRect().width;
     const scale = w / img.naturalWidth;
-    const file = (img.currentSrc || img.src).split('/').pop();
-    out.figureScales.push({file: file, scale: scale, shown: px(w), natural: img.naturalWidth, where: where(img)});
-    if (scale < minScale) out.problems.push(`figure ${file}${where(img)} is shown at ${px(w)} of its ${img.naturalWidth} px (scale ${scale.toFixed(2)} < ${minScale}): its text is too small to read`);
+    const src = img.currentSrc || img.src;
+    const file = src.startsWith('data:') ? 'embedded image (data: URI, widget output)'
+                                         : src.split('/').pop();
+    if (scale >= minScale) return;
+    bad(`figure ${file}${where(img)} is shown at ${px(w)} of its ${img.naturalWidth} px `
+        + `(scale ${scale.toFixed(2)} < ${minScale}): its text is too small to read`);
   });
 
   // (c) tables
@@ -325,9 +345,11 @@ JS_LAYOUT = """async (minScale) => {
     const tr = t.getBoundingClientRect();
     const tw = Math.max(tr.width, t.scrollWidth);
     const room = colRight - Math.max(tr.left, colLeft);
-    if (tw <= room + 1 || t.closest('.""" + DELIBERATE_SCROLL + """')) return;
+    if (tw <= room + 1 || t.closest('.' + scrollClass)) return;
     const head = t.querySelector('tr');
-    out.problems.push(`table${where(t)} (${head ? '"' + text(head.textContent, 60) + '"' : 'no rows'}) is ${px(tw)} px wide in a ${px(room)} px column: its last columns are hidden behind a scroll bar`);
+    const name = head ? '"' + text(head.textContent, 60) + '"' : 'no rows';
+    bad(`table${where(t)} (${name}) is ${px(tw)} px wide in a ${px(room)} px column: `
+        + 'its last columns are hidden behind a scroll bar');
   });
 
   // (d) code cells and printed outputs
@@ -335,10 +357,12 @@ JS_LAYOUT = """async (minScale) => {
     if (!shown(pre)) return;
     out.code++;
     if (pre.scrollWidth <= pre.clientWidth + 1) return;
-    const kind = pre.closest('.cell_output') ? 'printed output' : (pre.closest('.cell_input') ? 'code cell' : 'code block');
+    const kind = pre.closest('.cell_output') ? 'printed output'
+      : (pre.closest('.cell_input') ? 'code cell' : 'code block');
     const lines = pre.textContent.split('\\n');
     const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
-    out.problems.push(`${kind}${where(pre)} is cut off: ${pre.scrollWidth} px of text in a ${pre.clientWidth} px box (longest line, ${longest.length} characters: "${text(longest, 60)}")`);
+    bad(`${kind}${where(pre)} is cut off: ${pre.scrollWidth} px of text in a ${pre.clientWidth} px `
+        + `box (longest line, ${longest.length} characters: "${text(longest, 60)}")`);
   });
   return out;
 }"""
@@ -417,7 +441,7 @@ def check(html_root: Path, assets: Path, shots: Path, chromium: str, only: list[
             totals["widgets"] += widgets["widgets"]
             totals["animations"] += widgets["animations"]
             errors += widgets["problems"]
-            layout = page.evaluate(JS_LAYOUT, MIN_FIGURE_SCALE)
+            layout = page.evaluate(JS_LAYOUT, [MIN_FIGURE_SCALE, DELIBERATE_SCROLL])
             for key in ("math", "figures", "tables", "code"):
                 layout_totals[key] += layout[key]
             allowed = FIGURE_SCALE_ALLOWED.get(rel.as_posix(), {})

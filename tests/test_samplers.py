@@ -145,17 +145,6 @@ def test_samplers_never_move_the_callers_schedule(setup, sampler):
     assert all(b is buffers[name] for name, b in s.named_buffers())
 
 
-def test_schedule_on_another_device_is_copied_not_moved():
-    """Where a schedule must change device, the sampler takes a private copy (checked with the meta device)."""
-    from tinydiff_lib.samplers import _on_device
-
-    s = NoiseSchedule(num_steps=10)
-    assert _on_device(s, s.betas.device) is s
-    copy = _on_device(s, torch.device("meta"))
-    assert copy is not s and copy.betas.device.type == "meta" and copy.num_steps == 10
-    assert s.betas.device.type == "cpu"
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_sampling_a_cuda_model_leaves_a_cpu_schedule_on_the_cpu(setup):
     s, x0 = setup

@@ -3,11 +3,16 @@
 The data root comes from, in order: the ``root`` argument, the ``TINYDIFF_DATA`` environment variable,
 or ``~/.cache/tinydiff``. torchvision downloads MNIST there when it can; offline, put the four raw MNIST
 files in ``<root>/MNIST/raw/`` (the layout ``torchvision.datasets.MNIST`` reads).
+
+A relative root is read from the current working folder of the process that loads the data; a notebook's
+kernel runs in ``notebooks/``, so ``make`` turns a relative ``TINYDIFF_DATA`` into an absolute path first
+(``make data-root`` prints it). A failed look-up leaves no folder behind.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +40,25 @@ class DataNotFoundError(TinyDiffError, RuntimeError):
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """Where MNIST lives: ``root``, else ``$TINYDIFF_DATA``, else ``~/.cache/tinydiff``."""
+    """Where MNIST lives, as an absolute path: ``root``, else ``$TINYDIFF_DATA``, else ``~/.cache/tinydiff``.
+
+    ``~`` is the home folder; a relative path is taken from the current working folder (now, so that the
+    messages name the folder that was searched)."""
     if root is not None:
-        return Path(root).expanduser()
+        return Path(root).expanduser().absolute()
     if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
+        return Path(os.environ[ENV_VAR]).expanduser().absolute()
     return Path.home() / ".cache" / "tinydiff"
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` (itself or a parent) that does not exist yet, or None."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
 
 
 def load_mnist(train: bool = True, root: str | os.PathLike | None = None):
@@ -53,13 +71,18 @@ def load_mnist(train: bool = True, root: str | os.PathLike | None = None):
         return datasets.MNIST(str(root), train=train, download=False, transform=tf)
     except RuntimeError:
         pass  # not on disk yet: try to download
+    raw = root / "MNIST" / "raw"
+    created = _first_missing(raw)  # torchvision creates <root>/MNIST/raw before it downloads
     try:
         return datasets.MNIST(str(root), train=train, download=True, transform=tf)
     except Exception as exc:
+        if created is not None:  # everything below it was made by this failed attempt: empty folders, partial files
+            shutil.rmtree(created, ignore_errors=True)
         raise DataNotFoundError(
-            f"MNIST is not in {root / 'MNIST' / 'raw'} and could not be downloaded ({exc.__class__.__name__}). "
+            f"MNIST is not in {raw} and could not be downloaded ({exc.__class__.__name__}). "
             f"Set {ENV_VAR} to a folder holding MNIST/raw/ with the four files "
-            "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte."
+            "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
+            "(a relative path is read from the current folder; from make, from the repository root)."
         ) from None
 
 

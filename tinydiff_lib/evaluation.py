@@ -212,7 +212,7 @@ def mean_std_over_seeds(runs: list[dict]) -> dict:
 
 def evaluate_checkpoint(
     path: str | os.PathLike, num_samples: int = 1000, sampler: str = "ddim", steps: int | None = None,
-    eta: float = 0.0, seed: int = 0, seeds: list[int] | None = None, batch_size: int = 256, device="auto",
+    eta: float = 0.0, seed: int = 0, seeds: list[int] | None = None, batch_size: int | None = None, device="auto",
     feature_net: FeatureNet | str | None = None, k: int = 3, data_root: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> dict:  # fmt: skip

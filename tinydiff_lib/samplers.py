@@ -17,7 +17,6 @@ With ``return_trajectory=True`` the loops also return a :class:`Trajectory`, one
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
@@ -69,13 +68,6 @@ def _trajectory(taus: list[int], xs: list[torch.Tensor], x0s: list[torch.Tensor]
     return Trajectory(tuple(taus) + (-1,), torch.stack(xs), torch.stack(x0s + [xs[-1]]))
 
 
-def _on_device(schedule: NoiseSchedule, device: torch.device) -> NoiseSchedule:
-    """``schedule`` if its buffers are on ``device``, else a private copy there (the caller's is not moved)."""
-    if schedule.betas.device == torch.device(device):
-        return schedule
-    return copy.deepcopy(schedule).to(device)
-
-
 def _x0_from_eps(schedule, xt, t, eps_pred, clip_x0):
     x0_pred = predict_x0(schedule, xt, t, eps_pred)
     if clip_x0:
@@ -101,7 +93,7 @@ def ddpm_step(
     """
     if variance not in VARIANCES:
         raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
-    schedule = _on_device(schedule, xt.device)
+    schedule = schedule.on(xt.device)
     tt = torch.full((xt.shape[0],), t, device=xt.device, dtype=torch.long)
     x0_pred, _ = _x0_from_eps(schedule, xt, tt, eps_pred, clip_x0)
     mean, _ = q_posterior(schedule, x0_pred, xt, tt)
@@ -131,7 +123,7 @@ def ddim_step(
     """
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
-    schedule = _on_device(schedule, xt.device)
+    schedule = schedule.on(xt.device)
     tt = torch.full((xt.shape[0],), t, device=xt.device, dtype=torch.long)
     x0_pred, eps_pred = _x0_from_eps(schedule, xt, tt, eps_pred, clip_x0)
     a_t = schedule.alpha_bar[t]
@@ -181,7 +173,7 @@ def ddpm_sample(
     """
     model.eval()
     device = next(model.parameters()).device
-    schedule = _on_device(schedule, device)
+    schedule = schedule.on(device)
     taus = list(range(schedule.num_steps - 1, -1, -1))
     x = randn(shape, generator, device) if x_T is None else x_T.to(device)
     xs, x0s = [x.cpu()], []
@@ -214,7 +206,7 @@ def ddim_sample(
     """
     model.eval()
     device = next(model.parameters()).device
-    schedule = _on_device(schedule, device)
+    schedule = schedule.on(device)
     taus = ddim_timesteps(schedule.num_steps, num_steps)
     x = randn(shape, generator, device) if x_T is None else x_T.to(device)
     xs, x0s = [x.cpu()], []
