@@ -11,16 +11,23 @@ STAMP  := $(VENV)/.installed
 # notebooks run with notebooks/ as their working folder, so it is made absolute here, once, before any
 # recipe sees it (`override` so that `make test TINYDIFF_DATA=rel` is converted too; a leading ~ is the
 # home folder). `make data-root` prints the value every recipe gets.
+# The same for TINYDIFF_CHECKPOINTS (tinydiff_lib.hub: a folder of checkpoints to use instead of checkpoints/),
+# when it is set.
+absolute = $(if $(strip $1),$(abspath $(patsubst ~%,$(HOME)%,$(strip $1))))
 TINYDIFF_DATA ?= $(HOME)/.cache/tinydiff
-override TINYDIFF_DATA := $(if $(strip $(TINYDIFF_DATA)),$(abspath $(patsubst ~%,$(HOME)%,$(strip $(TINYDIFF_DATA)))))
+override TINYDIFF_DATA := $(call absolute,$(TINYDIFF_DATA))
 export TINYDIFF_DATA
+ifdef TINYDIFF_CHECKPOINTS
+override TINYDIFF_CHECKPOINTS := $(call absolute,$(TINYDIFF_CHECKPOINTS))
+export TINYDIFF_CHECKPOINTS
+endif
 
 # CPU-only machines: `make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu` (before the first set-up)
 # installs PyTorch's CPU wheels of the pinned torch/torchvision first (about 1 GB instead of about 6 GB for
 # the default Linux wheels, which bundle CUDA); everything else then comes from the usual index.
 TORCH_INDEX ?=
 
-.PHONY: setup book book-assets check-book test test-unit test-notebooks lint checkpoints clean data-root
+.PHONY: setup book book-assets check-book test test-unit test-notebooks lint checkpoints clean data-root env-paths
 
 # Book checks: Debian's Chromium (installed by `make check-book` when missing, as root) and local copies of
 # the scripts the book loads from CDNs (MathJax, require.js, the widget embedder), from the npm registry.
@@ -33,7 +40,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || \
-	  { echo "setup: needs Python 3.10 or newer as $(PYTHON) (found: $$($(PYTHON) --version 2>&1)); pass PYTHON=python3.12 or similar"; exit 1; }
+	  { echo "setup: needs Python 3.10 or newer as $(PYTHON) (found: $$($(PYTHON) --version 2>/dev/null || echo nothing there)); pass PYTHON=python3.12 or similar"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) >/dev/null || \
 	  { rm -rf $(VENV); echo "setup: '$(PYTHON) -m venv' failed; on Debian/Ubuntu install python3-venv (sudo apt-get install -y python3-venv)"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -41,17 +48,21 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test]"
 	@touch $(STAMP)
 
-# The MNIST folder every recipe gets (see TINYDIFF_DATA above).
+# The MNIST folder every recipe gets (see TINYDIFF_DATA above); env-paths: both folders as recipes see them.
 data-root:
 	@echo "$$TINYDIFF_DATA"
 
+env-paths:
+	@echo "TINYDIFF_DATA=$$TINYDIFF_DATA"
+	@echo "TINYDIFF_CHECKPOINTS=$${TINYDIFF_CHECKPOINTS-(not set)}"
+
 # Renders the committed notebook outputs (nothing is executed); any Sphinx warning fails the build.
-# Sphinx copies book/_static (the book's CSS) only when a page is rebuilt, so a change there alone rebuilds
-# every page (--all).
+# Sphinx copies book/_static (the book's CSS) only when some page is out of date, so when a file there differs
+# from its copy in the build, every page is rebuilt (--all).
 book: $(STAMP)
 	@echo "== $@: started at $$(date +%T)"
 	$(BIN)/jupyter-book build . -W --keep-going \
-	  $$(test -f _build/html/index.html && test -z "$$(find book/_static -newer _build/html/index.html)" || echo --all)
+	  $$(for f in book/_static/*; do cmp -s "$$f" "_build/html/_static/$${f#book/_static/}" || { echo --all; break; }; done)
 	@echo "The book is in _build/html/index.html (open it in a browser; publish: .github/workflows/pages.yml)"
 
 test-unit: $(STAMP)

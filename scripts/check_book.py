@@ -1,7 +1,8 @@
 """Open every page of the built book in headless Chromium and check what a reader would see.
 
-Usage: python scripts/check_book.py [--html _build/html] [--assets .book-assets/node_modules]
+Usage: .venv/bin/python scripts/check_book.py [--html _build/html] [--assets .book-assets/node_modules]
                                     [--screenshots _build/screenshots] [--chromium /usr/bin/chromium]
+                                    [--only GLOB ...]
 
 First LinkChecker (scripts/linkcheckerrc) follows every internal link, image and #anchor. Then, for every
 HTML page (served over a local http server), it checks that:
@@ -12,7 +13,13 @@ HTML page (served over a local http server), it checks that:
   * no output cell shows an error or a traceback;
   * every widget output is rendered and visible (embedded widget state), and every frame animation
     (matplotlib ``to_jshtml``) shows its frame;
-and saves full-page screenshots of two pages (the introduction and the first notebook).
+  * the layout fits the text column (JS_LAYOUT, at a 1280 x 900 window, every <details> opened): no display
+    equation, table, line of code or printed output sticks out or hides behind a scroll bar, and no figure
+    is shown below MIN_FIGURE_SCALE of its natural width; each offender is reported with its page, section
+    and sizes;
+  * the local web server met no error (a browser dropping a connection is not one, and prints nothing);
+and saves full-page screenshots of two pages (the introduction and the first notebook). ``--only GLOB ...``
+checks some pages only (LinkChecker is then not run), for quick looks while fixing them.
 
 Nothing is fetched from the internet, and nothing is silently skipped. The book loads three scripts from
 jsDelivr (MathJax 3 with its fonts, require.js and the widget embedder @jupyter-widgets/html-manager, see

@@ -125,6 +125,7 @@ def test_make_turns_a_relative_data_root_into_an_absolute_one():
     assert make_data_root(None) == str(Path.home() / ".cache" / "tinydiff")
 
 
+@pytest.mark.slow
 @needs_make
 @needs_mnist
 def test_a_notebook_kernel_finds_mnist_through_a_relative_root():

@@ -25,6 +25,19 @@ __version__ = "0.1.0"
 from .checkpoint import CheckpointError, export_checkpoint, load_checkpoint, load_model, save_checkpoint
 from .data import DataNotFoundError, data_root, from_uint8, load_mnist, make_loader, mnist_tensor, to_uint8, to_unit
 from .diffusion import diffusion_loss, predict_eps, predict_x0, q_posterior, q_sample, sample_timesteps
+from .edm import (
+    MNIST_SIGMA_DATA,
+    SIGMA_DISTRIBUTIONS,
+    DDPMDenoiser,
+    EDMPrecond,
+    SigmaDistribution,
+    ddim_sigmas,
+    edm_loss,
+    edm_weight,
+    karras_sigmas,
+    measure_sigma_data,
+    schedule_sigmas,
+)
 from .errors import MissingDependencyError, MissingFileError, TinyDiffError, UsageError
 from .evaluation import evaluate_checkpoint, evaluate_images, real_data_floor, reference_stats
 from .features import FeatureNet, as_model_input, extract_features, load_feature_net, train_feature_net
@@ -58,6 +71,20 @@ from .models import (
     sinusoidal_embedding,
 )
 from .notebook import LoadedModel, StageShape, load_or_train, trace_shapes
+from .ode_samplers import (
+    ODE_SAMPLERS,
+    churn_step,
+    dpmpp_2m_sample,
+    dpmpp_2m_step,
+    euler_sample,
+    euler_step,
+    heun_sample,
+    heun_step,
+    network_passes,
+    ode_derivative,
+    sample_x_T,
+    stochastic_sample,
+)
 from .plotting import forward_grid, plot_loss, plot_schedules, scatter_2d, show_images
 from .receptive_field import frozen_norm_statistics, receptive_field
 from .samplers import Trajectory, ddim_sample, ddim_step, ddim_timesteps, ddpm_sample, ddpm_step
@@ -77,6 +104,11 @@ __all__ = [
     "q_sample", "predict_x0", "predict_eps", "q_posterior", "sample_timesteps", "diffusion_loss",
     # samplers
     "ddpm_step", "ddim_step", "ddpm_sample", "ddim_sample", "ddim_timesteps", "Trajectory",
+    # the σ view (EDM) and its samplers
+    "EDMPrecond", "DDPMDenoiser", "SigmaDistribution", "SIGMA_DISTRIBUTIONS", "MNIST_SIGMA_DATA", "measure_sigma_data",
+    "edm_loss", "edm_weight", "karras_sigmas", "schedule_sigmas", "ddim_sigmas", "ode_derivative", "euler_step",
+    "heun_step", "churn_step", "dpmpp_2m_step", "sample_x_T", "euler_sample", "heun_sample", "stochastic_sample",
+    "dpmpp_2m_sample", "network_passes", "ODE_SAMPLERS",
     # models
     "MODELS", "build_model", "TinyConv", "MiniUNet", "MiniUNetV2", "FiLMUNet", "BatchNormUNet", "DilatedConvNet",
     "MLPDenoiser", "TimeMLP", "sinusoidal_embedding", "receptive_field", "frozen_norm_statistics",

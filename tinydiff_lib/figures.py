@@ -42,7 +42,9 @@ def image_rows(
     """
     n = max(len(x) for x in rows.values())
     scale = min(scale, (width - label_width) / n)
-    fig = _figure((label_width + scale * n, scale * len(rows) + (0.35 if title else 0.1)))
+    h, w = next(iter(rows.values())).shape[-2:]
+    row_height = scale * (h + 4) / (w + 2) + 0.06  # one padded grid row, plus the gap between rows
+    fig = _figure((label_width + scale * n, row_height * len(rows) + (0.35 if title else 0.05)))
     axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
     for ax, (label, x) in zip(axes, rows.items()):
         ax.imshow(_grid(_padded(x, n), nrow=n).numpy(), interpolation="nearest")  # (H', W', 3)

@@ -35,8 +35,8 @@ def cache_dir() -> Path:
 def shipped_checkpoints_dir() -> Path | None:
     """``$TINYDIFF_CHECKPOINTS`` if set, else ``checkpoints/`` of the checkout this package is imported from;
     None for an installed copy outside a checkout (then only the cache and the download are left)."""
-    if os.environ.get("TINYDIFF_CHECKPOINTS"):
-        return Path(os.environ["TINYDIFF_CHECKPOINTS"]).expanduser()
+    if os.environ.get("TINYDIFF_CHECKPOINTS"):  # relative: from the current folder (make makes it absolute)
+        return Path(os.environ["TINYDIFF_CHECKPOINTS"]).expanduser().absolute()
     root = _checkout_root()
     return root / "checkpoints" if root is not None else None
 
