@@ -23,13 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = [
     "README.md",
     "book/intro.md",
-    pytest.param(
-        "notebooks/README.md",
-        marks=pytest.mark.xfail(
-            strict=True,  # fails once fixed: then remove this mark
-            reason="its papermill example sets a relative TINYDIFF_DATA and runs the kernel in notebooks/",
-        ),
-    ),
+    "notebooks/README.md",
 ]
 VENV_BIN = ".venv/bin/"
 # Programs a reader runs as they are (not from the project's environment).
