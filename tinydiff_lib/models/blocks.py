@@ -30,7 +30,7 @@ __all__ = [
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Transformer-style embedding of a time step or a continuous noise level (Vaswani et al. 2017, §3.5; Ho et al. 2020).
+    """Transformer-style embedding of a time step or a noise level (Vaswani et al. 2017, §3.5; Ho et al. 2020).
 
     emb[:, i] = sin(t · ω_i), emb[:, half + i] = cos(t · ω_i), ω_i = max_period^(−i/half), i < half = dim // 2.
     ``t``: (B,) integer steps or float levels (the σ view maps ln σ into [0, 1000)) -> (B, dim) float32.
