@@ -9,6 +9,7 @@ Layout, format version 2::
      "state_dict": weights to sample from (the EMA where training used one), on the CPU,
      "ema": bool, "step": int, "wall_time_s": float, "device": str (GPU name on CUDA),
      "runtime": {"world_size": int, "compile": bool, "channels_last": bool, "amp": bool},
+     "sampling": {"sampler": str, "steps": int} (the recommended sampler; absent in older files: DDIM, 50),
      "history": {"step": [...], "loss": [...]},
      "train_state": None in a shipped (exported) checkpoint; in a resumable run file
         {"model": raw weights, "ema": AveragedModel state or None, "optimizer": ..., "lr_scheduler": ...,
@@ -89,14 +90,17 @@ def make_run_file(config: dict, sample_state: dict, train_state: dict | None, **
     }
 
 
-def read_train_state(path: str | os.PathLike, config: dict) -> dict:
-    """Load a run file to resume it with ``config``; one clear error when it cannot be resumed."""
+def read_train_state(path: str | os.PathLike, config: dict, defaults: dict | None = None) -> dict:
+    """Load a run file to resume it with ``config``; one clear error when it cannot be resumed.
+
+    ``defaults``: values of settings a run file may predate (a newer setting at its default matches).
+    """
     ckpt = load_checkpoint(path, map_location="cpu")
     if ckpt.get("train_state") is None:
         raise CheckpointError(f"{path} holds no training state (an exported checkpoint); train into a new --out")
     if ckpt.get("format_version", 1) < RESUMABLE_FROM:
         raise CheckpointError(f"{path} was written by an older TinyDiff and cannot be resumed; train into a new --out")
-    saved = {k: v for k, v in ckpt["config"].items() if k not in RESUMABLE_CHANGES}
+    saved = {k: v for k, v in {**(defaults or {}), **ckpt["config"]}.items() if k not in RESUMABLE_CHANGES}
     now = {k: v for k, v in config.items() if k not in RESUMABLE_CHANGES}
     if saved != now:
         diff = sorted(k for k in {*now, *saved} if saved.get(k) != now.get(k))

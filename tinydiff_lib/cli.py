@@ -2,18 +2,20 @@
 
 The contract (relied on by the notebooks, the scripts and users' own code):
 
-* ``train --model NAME [--steps N] [--batch-size B] [--lr LR] [--schedule linear|cosine|sigmoid] [--seed S]
-  [--ema-decay D] [--weight-decay W] [--device auto|cpu|cuda|mps] [--compile] [--out PATH]
-  [--checkpoint-every K] [--resume]``: ``--steps`` is the total number of optimiser steps; a run file is
-  written (atomically) to ``--out`` every K steps and at the end; ``--resume`` continues it up to the same
+* ``train --model NAME [--objective ddpm|edm] [--steps N] [--batch-size B] [--lr LR]
+  [--schedule linear|cosine|sigmoid] [--seed S] [--ema-decay D] [--weight-decay W]
+  [--device auto|cpu|cuda|mps] [--compile] [--out PATH] [--checkpoint-every K] [--resume]``: ``--steps``
+  is the total number of optimiser steps; a run file is written (atomically) to ``--out`` every K steps and
+  at the end; ``--resume`` continues it up to the same
   N with the same weights as an uninterrupted run (bit for bit on the CPU). Under
   ``torchrun --nproc_per_node P -m tinydiff_lib train ...`` each of P processes trains on B / P rows of
   the same global batch (DistributedDataParallel); rank 0 writes the run file.
   Prints one JSON line: checkpoint, model, step, final_loss, wall_time_s, images_per_s.
-* ``sample --checkpoint PATH --num-samples N [--sampler ddpm|ddim] [--steps K] [--eta E] [--seed S]
-  [--compile] --out FILE.npy|FILE.png``: ``.npy`` is uint8 (N, 28, 28), 0 = background, 255 = ink; ``.png``
-  a grid at 4 screen pixels per MNIST pixel. The same checkpoint and seed give the same samples on the
-  same device.
+* ``sample --checkpoint PATH --num-samples N [--sampler ddpm|ddim|euler|heun|dpmpp_2m|stochastic]
+  [--steps K] [--eta E] [--seed S] [--compile] --out FILE.npy|FILE.png``: ``.npy`` is uint8 (N, 28, 28),
+  0 = background, 255 = ink; ``.png`` a grid at 4 screen pixels per MNIST pixel. Without ``--sampler``
+  (and ``--steps``) the sampler the checkpoint recommends is used. The same checkpoint and seed give the
+  same samples on the same device.
 * ``evaluate --checkpoint PATH [--num-samples N] [--sampler ...] [--steps K] [--seeds 0,1,2]``: prints one
   JSON object with at least fid, precision, recall, num_samples, sampler, steps, each score next to its
   real-data floor.
@@ -32,6 +34,8 @@ from pathlib import Path
 from .errors import TinyDiffError
 
 __all__ = ["main", "build_parser"]
+
+SAMPLER_CHOICES = ["ddpm", "ddim", "euler", "heun", "dpmpp_2m", "stochastic"]  # = sampling_io.SAMPLERS
 
 
 class UserError(TinyDiffError):
@@ -91,6 +95,7 @@ def cmd_train(args) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
+        objective=args.objective,
         checkpoint_every=args.checkpoint_every,
         ema_decay=args.ema_decay,
         weight_decay=args.weight_decay,
@@ -118,18 +123,19 @@ def cmd_sample(args) -> int:
     import torch
 
     from .checkpoint import load_model
-    from .sampling_io import generate, resolve_steps, save_samples
+    from .sampling_io import generate, resolve_steps, sampling_plan, save_samples
     from .utils import get_device
 
     if Path(args.out).suffix not in (".npy", ".png"):
         raise UserError(f"--out must end in .npy or .png, got {args.out}")
-    model, schedule, _ = load_model(args.checkpoint, device=get_device(args.device))
+    model, schedule, ckpt = load_model(args.checkpoint, device=get_device(args.device))
+    sampler, steps = sampling_plan(ckpt, args.sampler, args.steps)
     net = torch.compile(model) if args.compile else model
-    x = generate(net, schedule, args.num_samples, args.sampler, args.steps, args.eta, args.seed,
-                 batch_size=args.batch_size, progress=not args.quiet)  # fmt: skip
+    x = generate(net, schedule, args.num_samples, sampler, steps, args.eta, args.seed, batch_size=args.batch_size,
+                 progress=not args.quiet, objective=ckpt["config"].get("objective", "ddpm"))  # fmt: skip
     path = save_samples(x, args.out)
-    print(json.dumps({"out": str(path), "num_samples": len(x), "sampler": args.sampler,
-                      "steps": resolve_steps(args.sampler, args.steps, schedule.num_steps)}))  # fmt: skip
+    print(json.dumps({"out": str(path), "num_samples": len(x), "sampler": sampler,
+                      "steps": resolve_steps(sampler, steps, schedule.num_steps)}))  # fmt: skip
     return 0
 
 
@@ -169,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int, default=1000, help="total optimiser steps")
     p.add_argument("--batch-size", type=_positive_int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--objective", choices=["ddpm", "edm"], default="ddpm",
+                   help="ddpm: ε-prediction, L_simple; edm: the preconditioned σ view (Karras 2022)")  # fmt: skip
     p.add_argument("--schedule", choices=["linear", "cosine", "sigmoid"], default="linear")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ema-decay", type=float, default=0.999, help="0 disables the EMA")
@@ -186,8 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="draw samples from a checkpoint")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--num-samples", type=_positive_int, required=True)
-    p.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddim")
-    p.add_argument("--steps", type=_positive_int, help="DDIM steps (default 50); DDPM uses all T")
+    p.add_argument("--sampler", choices=SAMPLER_CHOICES, help="default: the one the checkpoint recommends")
+    p.add_argument("--steps", type=_positive_int, help="sampler steps (default: the checkpoint's); DDPM uses all T")
     p.add_argument("--eta", type=_non_negative_float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=_positive_int, help="sampling batch (default 256 on a CPU, 4096 on a GPU)")
@@ -200,8 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score samples of a checkpoint (FID, KID, precision/recall) next to real data")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--num-samples", type=_positive_int, default=1000)
-    p.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddim")
-    p.add_argument("--steps", type=_positive_int, help="DDIM steps (default 50); DDPM uses all T")
+    p.add_argument("--sampler", choices=SAMPLER_CHOICES, help="default: the one the checkpoint recommends")
+    p.add_argument("--steps", type=_positive_int, help="sampler steps (default: the checkpoint's); DDPM uses all T")
     p.add_argument("--eta", type=_non_negative_float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", type=_seed_list, help="several sampling seeds, e.g. 0,1,2: mean and std over them")

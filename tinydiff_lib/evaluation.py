@@ -211,19 +211,21 @@ def mean_std_over_seeds(runs: list[dict]) -> dict:
 
 
 def evaluate_checkpoint(
-    path: str | os.PathLike, num_samples: int = 1000, sampler: str = "ddim", steps: int | None = None,
+    path: str | os.PathLike, num_samples: int = 1000, sampler: str | None = None, steps: int | None = None,
     eta: float = 0.0, seed: int = 0, seeds: list[int] | None = None, batch_size: int | None = None, device="auto",
     feature_net: FeatureNet | str | None = None, k: int = 3, data_root: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> dict:  # fmt: skip
     """Sample ``num_samples`` images from a denoiser checkpoint and :func:`evaluate_images` them.
 
+    ``sampler=None`` uses the sampler (and, unless ``steps`` is given, the steps) the checkpoint recommends.
+
     With ``seeds=[s1, s2, ...]`` it samples once per seed and reports (:func:`mean_std_over_seeds`) the mean
     of each metric with its standard deviation over seeds as ``<name>_seed_std``, the class histogram
     summed over seeds, and every run under ``per_seed``.
     """
     from .checkpoint import load_model
-    from .sampling_io import generate, resolve_steps
+    from .sampling_io import generate, resolve_steps, sampling_plan
 
     start = time.perf_counter()
     if num_samples <= k:
@@ -233,10 +235,13 @@ def evaluate_checkpoint(
     device = get_device(device)
     net = feature_net if isinstance(feature_net, FeatureNet) else load_feature_net(feature_net, device)
     model, schedule, ckpt = load_model(path, device=device)
+    sampler, steps = sampling_plan(ckpt, sampler, steps)
+    objective = ckpt["config"].get("objective", "ddpm")
     seeds = list(seeds) if seeds else [seed]
     runs = []
     for s in seeds:
-        x = generate(model, schedule, num_samples, sampler, steps, eta, s, batch_size=batch_size, progress=progress)
+        x = generate(model, schedule, num_samples, sampler, steps, eta, s, batch_size=batch_size, progress=progress,
+                     objective=objective)  # fmt: skip
         runs.append(evaluate_images(x, seed=s, k=k, feature_net=net, device=device, data_root=data_root))
     result = runs[0] if len(runs) == 1 else mean_std_over_seeds(runs)
     result.update(

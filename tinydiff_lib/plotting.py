@@ -15,7 +15,6 @@ Images follow the library's convention: (B, C, H, W) tensors in [-1, 1]. 2-D toy
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -124,8 +123,7 @@ def forward_grid(
     [-1, 1]; ``eps`` like ``x0`` (drawn from ``generator`` when None). Returns a Figure with B × len(ts) axes.
     """
     x0 = torch.as_tensor(x0).detach().float().cpu()
-    if schedule.betas.device.type != "cpu":
-        schedule = copy.deepcopy(schedule).to("cpu")  # a private CPU copy: the caller's schedule stays put
+    schedule = schedule.on("cpu")  # itself on the CPU, else a private CPU copy: the caller's stays put
     if eps is None:
         eps = torch.randn(x0.shape, generator=generator)
     eps = torch.as_tensor(eps).detach().float().cpu()

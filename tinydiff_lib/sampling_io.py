@@ -9,25 +9,61 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import to_uint8
+from .edm import DDPMDenoiser, EDMPrecond, karras_sigmas, schedule_sigmas
 from .errors import UsageError
+from .ode_samplers import ODE_SAMPLERS, dpmpp_2m_sample, euler_sample, heun_sample, sample_x_T, stochastic_sample
 from .samplers import ddim_sample, ddpm_sample
 
-__all__ = ["generate", "save_samples", "resolve_steps", "default_batch_size"]
+__all__ = ["generate", "save_samples", "resolve_steps", "sampling_plan", "default_batch_size", "SAMPLERS"]
 
-SAMPLERS = ("ddpm", "ddim")
-DEFAULT_DDIM_STEPS = 50
+SAMPLERS = ("ddpm", "ddim", *ODE_SAMPLERS)
+DEFAULT_STEPS = {"ddim": 50, "euler": 50, "heun": 18, "dpmpp_2m": 20, "stochastic": 40}
+DEFAULT_DDIM_STEPS = DEFAULT_STEPS["ddim"]
+MAX_ODE_STEPS = 1000
 PNG_SCALE = 4  # screen pixels per MNIST pixel in a PNG grid (nearest neighbour)
+ODE_LOOPS = {"euler": euler_sample, "heun": heun_sample, "dpmpp_2m": dpmpp_2m_sample, "stochastic": stochastic_sample}
+EDM_SIGMA_RANGE = (0.002, 80.0)  # Karras et al. 2022: the σ range an EDM model samples over
 
 
 def resolve_steps(sampler: str, steps: int | None, num_train_steps: int) -> int:
-    """The number of network passes a sampler makes: all T for DDPM, ``steps`` (default 50) for DDIM."""
+    """The steps a sampler takes: all T for DDPM; ``steps`` (default per sampler) for DDIM and the σ samplers."""
     if sampler == "ddpm":
         return num_train_steps
-    num_steps = DEFAULT_DDIM_STEPS if steps is None else steps
-    if not 1 <= num_steps <= num_train_steps:
-        raise UsageError(f"--steps must lie in [1, {num_train_steps}] (the model was trained with T = "
-                         f"{num_train_steps}), got {num_steps}")  # fmt: skip
+    num_steps = DEFAULT_STEPS[sampler] if steps is None else steps
+    limit = num_train_steps if sampler == "ddim" else MAX_ODE_STEPS
+    if not 1 <= num_steps <= limit:
+        raise UsageError(f"--steps must lie in [1, {limit}] for {sampler}, got {num_steps}")
     return num_steps
+
+
+def sampling_plan(ckpt: dict, sampler: str | None = None, steps: int | None = None) -> tuple[str, int | None]:
+    """(sampler, steps) to use: the checkpoint's recommendation when ``sampler`` is None (older files: DDIM-50)."""
+    recommended = ckpt.get("sampling") or {"sampler": "ddim", "steps": DEFAULT_DDIM_STEPS}
+    if sampler is None:
+        return recommended["sampler"], recommended["steps"] if steps is None else steps
+    return sampler, steps
+
+
+def _check_sampler(sampler: str, objective: str) -> None:
+    if sampler not in SAMPLERS:
+        raise UsageError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if objective == "edm" and sampler not in ODE_SAMPLERS:
+        raise UsageError(f"this checkpoint was trained in the σ view (EDM); use --sampler {'|'.join(ODE_SAMPLERS)}")
+
+
+def _sigma_sample(model, schedule, objective: str, sampler: str, num_steps: int, shape, gen) -> torch.Tensor:
+    """x_0 from a σ sampler on Karras ρ = 7 steps: over EDM's range, or over the DDPM schedule's σ_t."""
+    if objective == "edm":
+        denoiser, (sigma_min, sigma_max) = EDMPrecond(model), EDM_SIGMA_RANGE
+    else:
+        sigmas_t = schedule_sigmas(schedule)  # (T,), increasing
+        denoiser, sigma_min, sigma_max = DDPMDenoiser(model, schedule), float(sigmas_t[0]), float(sigmas_t[-1])
+    sigmas = karras_sigmas(num_steps, sigma_min, sigma_max)  # (N + 1,), ending in 0
+    x_T = sample_x_T(shape, sigma_max, generator=gen, device=next(model.parameters()).device)
+    loop = ODE_LOOPS[sampler]
+    if sampler == "stochastic":
+        return loop(denoiser, x_T, sigmas, generator=gen, s_churn=40.0, s_tmin=0.05, s_tmax=50.0, clip_denoised=True)
+    return loop(denoiser, x_T, sigmas, clip_denoised=True)
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -45,15 +81,18 @@ def generate(
     seed: int = 0,
     batch_size: int | None = None,
     progress: bool = True,
+    objective: str = "ddpm",
 ) -> torch.Tensor:
     """``num_samples`` images (N, 1, 28, 28) in [-1, 1] on the CPU, drawn batch by batch from one seeded generator.
 
-    ``steps``: DDIM steps (default 50); DDPM always runs all T steps (``steps`` must be None or T). The noise
+    ``sampler``: ``ddpm``, ``ddim`` or a σ sampler (``euler``, ``heun``, ``dpmpp_2m``, ``stochastic``: see
+    :mod:`tinydiff_lib.ode_samplers`), which serve an ε-model (``objective="ddpm"``) through
+    :class:`~tinydiff_lib.edm.DDPMDenoiser` and a σ-view model (``"edm"``) through its preconditioning.
+    ``steps``: default per sampler; DDPM always runs all T steps (``steps`` must be None or T). The noise
     comes from a generator on the model's device (on a GPU, a CPU generator would cost a host-to-device copy
     per step), so the same seed gives the same samples on the same device; the CPU and a GPU differ.
     """
-    if sampler not in SAMPLERS:
-        raise UsageError(f"unknown sampler {sampler!r}; choose ddpm or ddim")
+    _check_sampler(sampler, objective)
     if num_samples < 1:
         raise UsageError(f"--num-samples must be >= 1, got {num_samples}")
     if sampler == "ddpm" and steps not in (None, schedule.num_steps):
@@ -66,7 +105,9 @@ def generate(
     bar = tqdm(total=num_samples, disable=not progress, desc=f"sampling ({sampler})")
     for start in range(0, num_samples, batch_size):
         shape = (min(batch_size, num_samples - start), 1, 28, 28)
-        if sampler == "ddpm":
+        if sampler in ODE_SAMPLERS:
+            x = _sigma_sample(model, schedule, objective, sampler, num_steps, shape, gen)
+        elif sampler == "ddpm":
             x = ddpm_sample(model, schedule, shape, generator=gen)
         else:
             x = ddim_sample(model, schedule, shape, num_steps=num_steps, eta=eta, generator=gen)

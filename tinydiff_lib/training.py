@@ -23,12 +23,13 @@ from tqdm.auto import tqdm
 
 from .batching import BatchSource
 from .checkpoint import make_run_file, read_train_state, save_checkpoint
-from .diffusion import diffusion_loss, sample_timesteps
 from .distributed import cleanup, local_slice, mean_over_ranks, setup
 from .ema import make_ema
 from .errors import MissingFileError, TinyDiffError, UsageError
 from .experiments import final_loss
 from .models import build_model
+from .objectives import OBJECTIVES, make_loss, recommended_sampling
+from .optim import make_lr_schedule, make_optimizer
 from .schedule import SCHEDULES, NoiseSchedule
 from .utils import get_device
 
@@ -45,7 +46,10 @@ class TrainConfig:
 
     model: str = "tiny_conv"
     model_kwargs: dict = field(default_factory=dict)
-    schedule: str = "linear"
+    objective: str = "ddpm"  # "ddpm" (ε-prediction, L_simple) or "edm" (σ view, preconditioned; see objectives)
+    sigma_p_mean: float = -1.2  # edm: ln σ ~ N(sigma_p_mean, sigma_p_std²) (Karras et al. 2022: −1.2, 1.2)
+    sigma_p_std: float = 1.2
+    schedule: str = "linear"  # ddpm: the β schedule (edm samples σ directly)
     num_diffusion_steps: int = 1000
     steps: int = 1000
     batch_size: int = 128  # the global batch, split between processes under torchrun
@@ -61,6 +65,8 @@ class TrainConfig:
 
     def __post_init__(self):
         checks = [
+            (self.objective in OBJECTIVES, f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}"),  # noqa: E501
+            (self.sigma_p_std > 0, f"sigma_p_std must be > 0, got {self.sigma_p_std}"),
             (self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, got {self.lr}"),
@@ -90,28 +96,6 @@ class TrainResult:
     step: int
     wall_time_s: float
     checkpoint: Path | None
-
-
-def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with two groups: weight matrices/kernels (ndim ≥ 2) decay, biases and norm gains (ndim ≤ 1) do not."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
-        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=config.lr)
-
-
-def _lr_lambda(config: TrainConfig):
-    def factor(step: int) -> float:
-        if config.warmup_steps and step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        if config.lr_schedule == "constant":
-            return 1.0
-        span = max(1, config.steps - config.warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - config.warmup_steps) / span)))
-
-    return factor
 
 
 def _noise_seed(seed: int, step: int) -> int:
@@ -149,7 +133,7 @@ def train(
     compile: bool = False,
     log_every: int | None = None,
 ) -> TrainResult:
-    """Train ``config.model`` to predict ε with L_simple (Ho et al. Algorithm 1).
+    """Train ``config.model`` with ``config.objective`` (DDPM: Ho et al. Algorithm 1; EDM: Karras et al. 2022).
 
     ``data``: images (N, C, H, W) in [-1, 1]; MNIST-train when None. ``out``: run file, written every
     ``config.checkpoint_every`` steps and at the end (atomically; rank 0 only). ``resume``: continue from
@@ -170,14 +154,14 @@ def train(
     ema = make_ema(model, config.ema_decay) if config.ema_decay > 0 else None
     schedule = NoiseSchedule(name=config.schedule, num_steps=config.num_diffusion_steps).to(device)
     optimizer = make_optimizer(model, config)
-    lr_sched = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
+    lr_sched = make_lr_schedule(optimizer, config)
     history, step, wall_before = {"step": [], "loss": []}, 0, 0.0
 
     out = Path(out) if out is not None else None
     if resume:
         if out is None or not out.exists():
             raise MissingFileError(f"--resume needs an existing run file at {out}")
-        ckpt = read_train_state(out, config.to_dict())
+        ckpt = read_train_state(out, config.to_dict(), defaults=TrainConfig().to_dict())
         ts = ckpt["train_state"]
         model.load_state_dict(ts["model"])
         if ema is not None:
@@ -194,6 +178,7 @@ def train(
     if world.distributed:
         net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     net = torch.compile(net) if compile else net
+    loss_fn = make_loss(config, net, schedule, rows)
     use_amp = config.amp and device.type == "cuda"
     log_every = log_every or (1 if device.type == "cpu" else 25)
     sample_model = ema.module if ema is not None else model
@@ -214,7 +199,8 @@ def train(
         }
         ckpt = make_run_file(config.to_dict(), sample_model.state_dict(), train_state, ema=ema is not None,
                              step=step, wall_time_s=wall_before + time.perf_counter() - start,
-                             device=_device_name(device), runtime=runtime, history=history)  # fmt: skip
+                             device=_device_name(device), runtime=runtime, history=history,
+                             sampling=recommended_sampling(config.to_dict()))  # fmt: skip
         return save_checkpoint(ckpt, out)
 
     model.train()
@@ -241,11 +227,9 @@ def train(
 
     while step < last_step:
         x0 = batches[step]  # (B_local, C, H, W) on the device
-        noise_gen.manual_seed(_noise_seed(config.seed, step))
-        t = sample_timesteps(schedule, config.batch_size, device=device, generator=noise_gen)[rows]
-        eps = torch.randn((config.batch_size, *x0.shape[1:]), generator=noise_gen, device=device)[rows]
+        noise_gen.manual_seed(_noise_seed(config.seed, step))  # t (or σ) and ε of this step
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss = diffusion_loss(net, schedule, x0, t=t, eps=eps)
+            loss = loss_fn(x0, noise_gen)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
