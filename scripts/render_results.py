@@ -1,11 +1,11 @@
 """Write the measured tables of book/results.md from the cards and studies the scripts wrote.
 
-    python scripts/render_results.py          # rewrites the blocks between the LADDER, BEST and LIBRARY markers
-    python scripts/render_results.py --check  # exits 1 when the page is out of date with the cards
+    .venv/bin/python scripts/render_results.py          # rewrites the blocks between the markers
+    .venv/bin/python scripts/render_results.py --check  # exits 1 when the page is out of date with the cards
 
 Every number is read from a file a script wrote: checkpoints/<name>.json (scripts/make_checkpoints.py),
 results/film_unet_best_study.json (scripts/study_sampling.py), results/library_unet.json
-(scripts/compare_diffusers.py).
+(scripts/compare_diffusers.py), results/ablations.json (scripts/run_ablations.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,12 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tinydiff_lib.experiments import ABLATIONS, BUDGET, LADDER  # noqa: E402
+
 PAGE = REPO / "book" / "results.md"
-LADDER = ["tiny_conv", "mini_unet", "mini_unet_v2", "film_unet", "batchnorm_unet", "dilated_convnet"]
+PY = ".venv/bin/python"
 CLIMB = LADDER[:4]  # the rungs along which FID must fall: TinyConv → MiniUNet → MiniUNetV2 → FiLM U-Net
 BEST = "film_unet_best"
 #: the real-data-floor multiple the best FiLM U-Net aims for, and the precision / recall it needs (issue 6)
@@ -38,18 +42,26 @@ def _metric(m: dict | None, name: str, fmt: str) -> str:
 def _card_row(name: str, card: dict) -> str:
     m = card.get("metrics")
     return (
-        f"| `{name}` | {card['parameters']:,} | {card['steps']} × {card['training']['batch_size']} | "
-        f"{card['train_images_per_s']:.0f} | {card['wall_time_s'] / 60:.0f} min | {card['final_loss']:.4f} | "
-        f"{_metric(m, 'fid', '.3g')} | {_metric(m, 'kid', '.4f')} | {_metric(m, 'precision', '.3f')} | "
-        f"{_metric(m, 'recall', '.3f')} |"
+        f"| `{name}` | {card['parameters']:,} | {card['train_images_per_s']:.0f} | "
+        f"{card['wall_time_s'] / 60:.0f} min | {card['final_loss']:.4f} | {_metric(m, 'fid', '.3g')} | "
+        f"{_metric(m, 'precision', '.3f')} | {_metric(m, 'recall', '.3f')} |"
     )
 
 
 CARD_HEAD = [
-    "| model | parameters | steps × batch | train images/s | wall time | final loss | "
-    "FID (floor) | KID (floor) | precision (floor) | recall (floor) |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| model | parameters | train images/s | wall time | final loss | FID (floor) | precision (floor) | "
+    "recall (floor) |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
 ]
+
+
+def _budget(card: dict) -> str:
+    t = card["training"]
+    return (
+        f"Budget: {card['steps']} steps × {t['batch_size']} images, AdamW lr {t['lr']:g} with {t['lr_schedule']} "
+        f"decay, EMA {t['ema_decay']}, {t['schedule']} schedule with T = {t['num_diffusion_steps']}, seed {t['seed']}. "
+        "KID, its floor and everything else of a model are in its card `checkpoints/<model>.json`."
+    )
 
 
 def _sampling_note(m: dict) -> str:
@@ -69,6 +81,7 @@ def ladder_table() -> str:
         rows.append(_card_row(name, cards[name]) if cards[name] else f"| `{name}` | not trained yet |" + " |" * 8)
     trained = [c for c in cards.values() if c]
     evaluated = [c["metrics"] for c in trained if c.get("metrics")]
+    rows += ["", _budget(trained[0])]
     if evaluated:
         rows += ["", _sampling_note(evaluated[0])]
     devices = sorted({c["device"] for c in trained})
@@ -83,6 +96,11 @@ def ladder_table() -> str:
     return "\n".join(rows)
 
 
+def _venv(command: str) -> str:
+    """A recorded ``python ...`` command as a reader runs it after the set-up: with the project's Python."""
+    return PY + command.removeprefix("python") if command.startswith("python ") else command
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
@@ -90,14 +108,15 @@ def _verdict(ok: bool) -> str:
 def best_section() -> str:
     card = _json(REPO / "checkpoints" / f"{BEST}.json")
     if not card or not card.get("metrics"):
-        return f"No card yet: run `python scripts/make_checkpoints.py --models {BEST}`."
+        return f"No card yet: run `{PY} scripts/make_checkpoints.py --models {BEST}`."
     m = card["metrics"]
     ratio = m["fid"] / m["fid_floor"]
     t = card["training"]
     rows = [*CARD_HEAD, _card_row(BEST, card), "", _sampling_note(m), ""]
     rows.append(
-        f"Trained by `{card['made_by']}`: {t['steps']} steps × {t['batch_size']} images, AdamW lr {t['lr']:g} with "
-        f"cosine decay, EMA {t['ema_decay']}, on {card['device']} ({card['wall_time_s'] / 60:.0f} min). "
+        f"Trained by `{_venv(card['made_by'])}`: {t['steps']} steps × {t['batch_size']} images, AdamW lr "
+        f"{t['lr']:g} with cosine decay, EMA {t['ema_decay']}, on {card['device']} "
+        f"({card['wall_time_s'] / 60:.0f} min). "
         f"FID is {ratio:.2f}× the floor (target ≤ {FID_TARGET}×: {_verdict(ratio <= FID_TARGET)}); precision "
         f"{m['precision']:.3f} and recall {m['recall']:.3f} (target ≥ {PR_TARGET}: "
         f"{_verdict(min(m['precision'], m['recall']) >= PR_TARGET)})."
@@ -151,7 +170,7 @@ def weights_table(study: dict) -> list[str]:
 def library_section() -> str:
     result = _json(REPO / "results" / "library_unet.json")
     if not result:
-        return "Not measured yet: run `python scripts/compare_diffusers.py`."
+        return f"Not measured yet: run `{PY} scripts/compare_diffusers.py`."
     rows = ["| model | parameters | train images/s | sampling images/s per pass | final loss | FID (floor) | "
             "precision | recall |", "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for name, r in result["models"].items():
@@ -164,12 +183,48 @@ def library_section() -> str:
     n = next(iter(result["models"].values()))["num_samples"]
     rows += ["", f"Both trained by our loop with the ladder budget ({b['steps']} steps × {b['batch_size']}, lr "
              f"{b['lr']:g}, EMA {b['ema_decay']}, {b['schedule']} schedule); {n:,} samples each, "
-             f"{result['sampling']}. Speeds: {result['speed_probe']}; made by `{result['made_by']}`."]  # fmt: skip
+             f"{result['sampling']}. Speeds: {result['speed_probe']}; "
+             f"made by `{_venv(result['made_by'])}`."]  # fmt: skip
+    return "\n".join(rows)
+
+
+#: what each ablation changes, against the ladder's film_unet (or tiny_conv)
+CHANGES = {
+    "film_unet": "none: the shipped ladder checkpoint",
+    "film_unet_shift": "an additive time bias h + β(t) instead of FiLM's h·(1 + γ(t)) + β(t)",
+    "film_unet_no_time": "no time input at all",
+    "film_unet_cosine": "cosine β schedule instead of linear",
+    "film_unet_sigmoid": "sigmoid β schedule instead of linear",
+    "film_unet_rerun": "none: the baseline trained again",
+    "tiny_conv_3x": "TinyConv, 3× the ladder's steps",
+}
+
+
+def ablation_section() -> str:
+    result = _json(REPO / "results" / "ablations.json")
+    if not result or not result["rows"]:
+        return f"Not measured yet: run `OMP_NUM_THREADS=1 {PY} scripts/run_ablations.py`."
+    rows = ["| run | what changes | weights | parameters | steps | final loss | FID (floor) | precision (floor) | "
+            "recall (floor) |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in result["rows"]:
+        rows.append(
+            f"| `{r['name']}` | {CHANGES.get(r['name'], '')} | {r['weights']} | {r['parameters']:,} | {r['steps']} | "
+            f"{r['final_loss']:.4f} | {_metric(r, 'fid', '.3g')} | {_metric(r, 'precision', '.3f')} | "
+            f"{_metric(r, 'recall', '.3f')} |"
+        )
+    e = result["eval"]
+    missing = [name for name in ABLATIONS if name not in {r["name"] for r in result["rows"]}]
+    rows += ["", f"Budget: the ladder's ({BUDGET['steps']} steps × {BUDGET['batch_size']}, EMA {BUDGET['ema_decay']}) "
+             f"unless the row says otherwise; {e['num_samples']:,} samples each, {e['sampler'].upper()} with "
+             f"{e['steps']} steps, seed {e['seed']}, next to the floor at the same n. Made by "
+             f"`OMP_NUM_THREADS=1 {PY} scripts/run_ablations.py` (resumable)."]  # fmt: skip
+    if missing:
+        rows += ["", f"Not measured yet: {', '.join(f'`{m}`' for m in missing)}."]
     return "\n".join(rows)
 
 
 #: marker name -> the function that writes what goes between its markers
-BLOCKS = {"LADDER": ladder_table, "BEST": best_section, "LIBRARY": library_section}
+BLOCKS = {"LADDER": ladder_table, "BEST": best_section, "LIBRARY": library_section, "ABLATIONS": ablation_section}
 
 
 def _markers(name: str) -> tuple[str, str]:
@@ -195,7 +250,7 @@ def main(argv=None) -> int:
     new = render()
     if args.check:
         if new != PAGE.read_text():
-            print("book/results.md is out of date: run `python scripts/render_results.py`", file=sys.stderr)
+            print(f"book/results.md is out of date: run `{PY} scripts/render_results.py`", file=sys.stderr)
             return 1
         return 0
     PAGE.write_text(new)
