@@ -1,7 +1,7 @@
 """Train and score the ablations of the results page, each under the ladder's budget (resumable).
 
-    OMP_NUM_THREADS=1 python scripts/run_ablations.py            # every ablation not yet in the results file
-    python scripts/run_ablations.py --only film_unet_shift
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/run_ablations.py     # every ablation not yet in the results file
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/run_ablations.py --only tiny_conv_3x   # e.g. a second worker
 
 Each run trains into ``runs/<name>.pt`` with ``python -m tinydiff_lib train`` (a half-finished run is
 resumed), then its EMA weights, and for ``film_unet_rerun`` also its raw weights, are scored with
@@ -13,6 +13,7 @@ resumed), then its EMA weights, and for ``film_unet_rerun`` also its raw weights
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import sys
 import time
@@ -53,10 +54,15 @@ def main(argv=None) -> int:
     done = json.loads(OUT.read_text()) if OUT.exists() else {"eval": ABLATION_EVAL, "rows": []}
     have = {(r["name"], r["weights"]) for r in done["rows"]}
 
-    def add(r: dict) -> None:
-        done["rows"].append(r)
+    def add(r: dict) -> None:  # re-read under a lock: several workers (one thread each) may share the file
         OUT.parent.mkdir(exist_ok=True)
-        OUT.write_text(json.dumps(done, indent=2) + "\n")
+        with open(OUT.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            now = json.loads(OUT.read_text()) if OUT.exists() else {"eval": ABLATION_EVAL, "rows": []}
+            now["rows"].append(r)
+            tmp = OUT.with_suffix(".tmp")
+            tmp.write_text(json.dumps(now, indent=2) + "\n")
+            tmp.replace(OUT)
         print(json.dumps({k: r[k] for k in ("name", "weights", "fid", "fid_floor", "precision")}), flush=True)
 
     if ("film_unet", "EMA") not in have:
