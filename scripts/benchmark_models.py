@@ -11,7 +11,9 @@ channels_last and torch.compile on the device it runs on.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -38,6 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=3, help="timed steps per measurement (at most)")
     p.add_argument("--max-seconds", type=float, default=10.0, help="stop timing a phase after this long")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", help="also write the rows to this JSON file (e.g. results/cpu_speed.json)")
     return p.parse_args(argv)
 
 
@@ -58,12 +61,21 @@ def main(argv=None) -> int:
     print(f"| model | variant | parameters | training images/s (batch {args.train_batch}) | sampling images/s per "
           f"network pass (batch {args.sample_batch}) | 1000-step DDPM images/min |")  # fmt: skip
     print("|---|---|---:|---:|---:|---:|")
+    rows = []
     for name in names:
         for variant in variants:
             r = benchmark_model(name, device, VARIANTS[variant], args.train_batch, args.sample_batch, args.warmup,
                                 args.steps, args.max_seconds, args.seed)  # fmt: skip
+            rows.append(r)
             print(f"| `{r['model']}` | {r['variant']} | {r['parameters']:,} | {r['train']:,.0f} | {r['sample']:,.0f} "
                   f"| {r['sample'] * 60 / 1000:,.1f} |", flush=True)  # fmt: skip
+    if args.json:
+        info = {"device": where, "torch_version": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+                "train_batch": args.train_batch, "sample_batch": args.sample_batch,
+                "command": "python scripts/benchmark_models.py " + " ".join(argv or sys.argv[1:]),
+                "rows": rows}  # fmt: skip
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(info, indent=2) + "\n")
     return 0
 
 

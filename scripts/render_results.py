@@ -121,6 +121,14 @@ def best_section() -> str:
         f"{m['precision']:.3f} and recall {m['recall']:.3f} (target ≥ {PR_TARGET}: "
         f"{_verdict(min(m['precision'], m['recall']) >= PR_TARGET)})."
     )
+    rung = _json(REPO / "checkpoints" / f"{t['model']}.json")
+    if rung and rung.get("metrics"):
+        r = rung["metrics"]
+        rows += ["", f"Against its ladder rung `{t['model']}` ({rung['steps']} steps): "
+                 f"{card['steps'] / rung['steps']:.1f}× the steps; FID {r['fid']:.3g} → {m['fid']:.3g}, precision "
+                 f"{r['precision']:.3f} → {m['precision']:.3f}, recall {r['recall']:.3f} → {m['recall']:.3f} "
+                 f"(floors {m['fid_floor']:.3g}, {m['precision_floor']:.3f}, {m['recall_floor']:.3f}; both at "
+                 f"{m['num_samples']:,} samples)."]  # fmt: skip
     study = _json(REPO / "results" / f"{BEST}_study.json")
     if study:
         rows += ["", *sampler_table(study), "", *weights_table(study)]
@@ -181,10 +189,30 @@ def library_section() -> str:
         )
     b = result["budget"]
     n = next(iter(result["models"].values()))["num_samples"]
+    ours, lib = result["models"].get("film_unet"), result["models"].get("diffusers_unet")
+    if ours and lib:
+        rows += ["", f"`diffusers_unet` has {lib['parameters'] / ours['parameters']:.1f}× the parameters of "
+                 f"`film_unet`, trains at {lib['train_images_per_s'] / ours['train_images_per_s']:.2f}× its "
+                 f"images/s and scores {lib['fid'] / ours['fid']:.1f}× its FID."]  # fmt: skip
     rows += ["", f"Both trained by our loop with the ladder budget ({b['steps']} steps × {b['batch_size']}, lr "
              f"{b['lr']:g}, EMA {b['ema_decay']}, {b['schedule']} schedule); {n:,} samples each, "
              f"{result['sampling']}. Speeds: {result['speed_probe']}; "
              f"made by `{_venv(result['made_by'])}`."]  # fmt: skip
+    return "\n".join(rows)
+
+
+def speed_section() -> str:
+    result = _json(REPO / "results" / "cpu_speed.json")
+    if not result:
+        return f"Not measured yet: run `{PY} scripts/benchmark_models.py --device cpu --json results/cpu_speed.json`."
+    rows = [f"| model | parameters | training images/s (batch {result['train_batch']}) | sampling images/s per "
+            f"network pass (batch {result['sample_batch']}) | 1000-step DDPM images/min |",
+            "|---|---:|---:|---:|---:|"]  # fmt: skip
+    for r in result["rows"]:
+        rows.append(f"| `{r['model']}` | {r['parameters']:,} | {r['train']:,.0f} | {r['sample']:,.0f} | "
+                    f"{r['sample'] * 60 / 1000:,.1f} |")  # fmt: skip
+    rows += ["", f"Measured on {result['date']}: {result['device']}, torch {result['torch_version']}, "
+             f"`{_venv(result['command'])}`."]  # fmt: skip
     return "\n".join(rows)
 
 
@@ -224,7 +252,8 @@ def ablation_section() -> str:
 
 
 #: marker name -> the function that writes what goes between its markers
-BLOCKS = {"LADDER": ladder_table, "BEST": best_section, "LIBRARY": library_section, "ABLATIONS": ablation_section}
+BLOCKS = {"LADDER": ladder_table, "BEST": best_section, "LIBRARY": library_section, "SPEED": speed_section,
+          "ABLATIONS": ablation_section}  # fmt: skip
 
 
 def _markers(name: str) -> tuple[str, str]:

@@ -47,3 +47,12 @@ def test_the_checks_catch_a_planted_number_and_a_missing_name(tmp_path):
 def test_maths_code_and_shapes_are_not_measurements():
     text = "Eq. 4: $\\sqrt{0.9}\\,x_0$, `lr=3e-4`, a 28×28 image, β from 10⁻⁴ to 0.02, the 1s and 7s."
     assert typed_measurements(text) == []
+
+
+def test_the_results_page_types_no_number_outside_its_generated_blocks():
+    """book/results.md: numbers live between the markers scripts/render_results.py fills, not in the prose."""
+    import re
+
+    page = (REPO / "book" / "results.md").read_text()
+    prose = re.sub(r"<!-- (\w+):BEGIN.*?<!-- \1:END -->", " ", page, flags=re.S)
+    assert not typed_measurements(prose)
