@@ -223,7 +223,6 @@ CHANGES = {
     "film_unet_no_time": "no time input at all",
     "film_unet_cosine": "cosine β schedule instead of linear",
     "film_unet_sigmoid": "sigmoid β schedule instead of linear",
-    "film_unet_rerun": "none: the baseline trained again",
     "tiny_conv_3x": "TinyConv, 3× the ladder's steps",
 }
 

@@ -4,7 +4,7 @@
     OMP_NUM_THREADS=1 .venv/bin/python scripts/run_ablations.py --only tiny_conv_3x   # e.g. a second worker
 
 Each run trains into ``runs/<name>.pt`` with ``python -m tinydiff_lib train`` (a half-finished run is
-resumed), then its EMA weights, and for ``film_unet_rerun`` also its raw weights, are scored with
+resumed), then its EMA weights, and for the FiLM runs also their raw weights, are scored with
 ``evaluate_checkpoint`` at ``ABLATION_EVAL`` next to the real-data floor at the same n, as is the shipped
 ``film_unet`` (the baseline every FiLM ablation changes in one thing). Rows are appended to
 ``results/ablations.json`` as they finish.
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import tinydiff_lib as td  # noqa: E402
-from tinydiff_lib.experiments import ABLATION_EVAL, ABLATIONS, final_loss, train_run  # noqa: E402
+from tinydiff_lib.experiments import ABLATION_EVAL, ABLATIONS, BUDGET, final_loss, train_run  # noqa: E402
 
 OUT = REPO / "results" / "ablations.json"
 SCORES = ("fid", "fid_floor", "precision", "precision_floor", "recall", "recall_floor", "num_samples")
@@ -66,12 +66,11 @@ def main(argv=None) -> int:
         print(json.dumps({k: r[k] for k in ("name", "weights", "fid", "fid_floor", "precision")}), flush=True)
 
     if ("film_unet", "EMA") not in have:
-        add(row("film_unet", "film_unet", ABLATIONS["film_unet_rerun"][1], "EMA", REPO / "checkpoints" / "film_unet.pt",
-                None))  # fmt: skip
+        add(row("film_unet", "film_unet", BUDGET, "EMA", REPO / "checkpoints" / "film_unet.pt", None))
     for name in args.only.split(",") if args.only else ABLATIONS:
         model, budget = ABLATIONS[name]
         run = train_run(name, model, budget, REPO / "runs")
-        for weights in ("EMA", "raw") if name == "film_unet_rerun" else ("EMA",):
+        for weights in ("EMA", "raw") if model.startswith("film_unet") else ("EMA",):
             if (name, weights) in have:
                 continue
             shipped = td.export_checkpoint(run, REPO / "runs" / f"{name}.{weights.lower()}.pt", raw=weights == "raw")

@@ -63,13 +63,13 @@ def train_run(name: str, model: str, budget: dict, runs: Path) -> Path:
 
 
 #: the ablations of the results page: run name -> (registered model, budget); each differs from the
-#: ladder's film_unet (or tiny_conv) in one thing only
+#: ladder's film_unet (or tiny_conv) in one thing only; the FiLM runs are scored with their EMA and their raw
+#: weights (what the EMA buys at this budget)
 ABLATIONS = {
     "film_unet_shift": ("film_unet_shift", BUDGET),  # an additive time bias instead of FiLM scale + shift
     "film_unet_no_time": ("film_unet_no_time", BUDGET),  # the same U-Net without its time input
     "film_unet_cosine": ("film_unet", dict(BUDGET, schedule="cosine")),
     "film_unet_sigmoid": ("film_unet", dict(BUDGET, schedule="sigmoid")),
-    "film_unet_rerun": ("film_unet", BUDGET),  # the baseline again, for its raw (non-EMA) weights
     "tiny_conv_3x": ("tiny_conv", dict(BUDGET, steps=3 * BUDGET["steps"])),
 }
 
