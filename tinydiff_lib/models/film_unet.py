@@ -96,23 +96,10 @@ class FiLMUNet(nn.Module):
 
 
 #: named configurations: a CPU-friendly default and the seed-001 walkthrough's width (base 64)
-FILM_UNET_PRESETS = {  # fmt: skip
-    "film_unet": dict(base_channels=24, channel_mults=(1, 2, 2), num_res_blocks=1, dropout=0.0, attention=True),
-    "film_unet_shift": dict(
-        base_channels=24,
-        channel_mults=(1, 2, 2),
-        num_res_blocks=1,
-        dropout=0.0,
-        attention=True,
-        time_conditioning="shift",
-    ),
-    "film_unet_no_time": dict(
-        base_channels=24,
-        channel_mults=(1, 2, 2),
-        num_res_blocks=1,
-        dropout=0.0,
-        attention=True,
-        time_conditioning="none",
-    ),
-    "film_unet_base64": dict(base_channels=64, channel_mults=(1, 2, 2), num_res_blocks=1, dropout=0.1, attention=True),
+_CPU_PRESET = dict(base_channels=24, channel_mults=(1, 2, 2), num_res_blocks=1, dropout=0.0, attention=True)
+FILM_UNET_PRESETS = {
+    "film_unet": _CPU_PRESET,
+    "film_unet_shift": dict(_CPU_PRESET, time_conditioning="shift"),  # ablation: additive time bias only
+    "film_unet_no_time": dict(_CPU_PRESET, time_conditioning="none"),  # ablation: no time input
+    "film_unet_base64": dict(_CPU_PRESET, base_channels=64, dropout=0.1),
 }
