@@ -68,3 +68,21 @@ def test_load_or_train_from_scratch_trains_the_budget(monkeypatch):
         td.load_or_train("mini_unet", train_from_scratch=True, budget_steps=11, budget_batch_size=3, seed=5)
     c = seen["config"]
     assert (c.model, c.steps, c.batch_size, c.seed, c.lr, c.ema_decay) == ("mini_unet", 11, 3, 5, 1e-3, 0.995)
+
+
+def test_glue_is_a_no_op_without_myst_nb(monkeypatch):
+    """On Colab (no myst-nb) a notebook's glue calls must not fail; with myst-nb they emit a glue output."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # `import myst_nb` now raises ImportError
+    td.glue("answer", 42)
+
+
+def test_glue_with_myst_nb_emits_the_books_metadata(monkeypatch):
+    import myst_nb
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.append((a, k)))
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: shown.append((name, value, display)))
+    td.glue("answer", 42)
+    assert shown == [("answer", 42, False)]

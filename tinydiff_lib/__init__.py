@@ -70,7 +70,7 @@ from .models import (
     build_model,
     sinusoidal_embedding,
 )
-from .notebook import LoadedModel, StageShape, load_or_train, trace_shapes
+from .notebook import LoadedModel, StageShape, glue, load_or_train, trace_shapes
 from .ode_samplers import (
     ODE_SAMPLERS,
     churn_step,
@@ -127,7 +127,7 @@ __all__ = [
     "show_images", "plot_schedules", "forward_grid", "plot_loss", "scatter_2d", "animate_trajectory",
     "image_rows", "image_panels", "show_receptive_field",
     # notebook helpers
-    "load_or_train", "LoadedModel", "trace_shapes", "StageShape",
+    "load_or_train", "LoadedModel", "trace_shapes", "StageShape", "glue",
     # errors
     "TinyDiffError", "UsageError", "MissingFileError", "MissingDependencyError",
     # utils

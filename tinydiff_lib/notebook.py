@@ -16,7 +16,7 @@ from .hub import checkpoint_path
 from .schedule import NoiseSchedule
 from .training import TrainConfig, train
 
-__all__ = ["LoadedModel", "load_or_train", "StageShape", "trace_shapes"]
+__all__ = ["LoadedModel", "load_or_train", "StageShape", "trace_shapes", "glue"]
 
 # the ladder budget of every shipped checkpoint (AdamW 1e-3 with a cosine decay, EMA 0.995, linear schedule)
 LADDER = dict(lr=1e-3, ema_decay=0.995)
@@ -108,3 +108,14 @@ def trace_shapes(
         for handle in handles:
             handle.remove()
     return rows, out
+
+
+def glue(name: str, value, display: bool = False) -> None:
+    """Store ``value`` under ``name`` for the book's prose ({glue:text}`name:.1f`): myst-nb's ``glue`` where
+    it is installed (the book build), otherwise nothing (Colab, a plain JupyterLab), so a notebook runs anywhere.
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        return
+    myst_glue(name, value, display=display)
