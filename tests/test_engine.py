@@ -165,3 +165,10 @@ def test_bf16_training_step_and_sampling_on_cuda(tmp_path):
 
     x = generate(model, schedule, 64, "ddim", 10, progress=False)
     assert x.shape == (64, 1, 28, 28) and x.device.type == "cpu" and torch.isfinite(x).all()
+
+
+def test_the_cli_offers_exactly_the_librarys_samplers():
+    from tinydiff_lib.cli import SAMPLER_CHOICES
+    from tinydiff_lib.sampling_io import SAMPLERS
+
+    assert sorted(SAMPLER_CHOICES) == sorted(SAMPLERS)

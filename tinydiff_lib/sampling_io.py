@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 from .data import to_uint8
 from .edm import DDPMDenoiser, EDMPrecond, karras_sigmas, schedule_sigmas
 from .errors import UsageError
+from .objectives import recommended_sampling
 from .ode_samplers import ODE_SAMPLERS, dpmpp_2m_sample, euler_sample, heun_sample, sample_x_T, stochastic_sample
 from .samplers import ddim_sample, ddpm_sample
 
@@ -18,7 +19,6 @@ __all__ = ["generate", "save_samples", "resolve_steps", "sampling_plan", "defaul
 
 SAMPLERS = ("ddpm", "ddim", *ODE_SAMPLERS)
 DEFAULT_STEPS = {"ddim": 50, "euler": 50, "heun": 18, "dpmpp_2m": 20, "stochastic": 40}
-DEFAULT_DDIM_STEPS = DEFAULT_STEPS["ddim"]
 MAX_ODE_STEPS = 1000
 PNG_SCALE = 4  # screen pixels per MNIST pixel in a PNG grid (nearest neighbour)
 ODE_LOOPS = {"euler": euler_sample, "heun": heun_sample, "dpmpp_2m": dpmpp_2m_sample, "stochastic": stochastic_sample}
@@ -38,7 +38,7 @@ def resolve_steps(sampler: str, steps: int | None, num_train_steps: int) -> int:
 
 def sampling_plan(ckpt: dict, sampler: str | None = None, steps: int | None = None) -> tuple[str, int | None]:
     """(sampler, steps) to use: the checkpoint's recommendation when ``sampler`` is None (older files: DDIM-50)."""
-    recommended = ckpt.get("sampling") or {"sampler": "ddim", "steps": DEFAULT_DDIM_STEPS}
+    recommended = ckpt.get("sampling") or recommended_sampling(ckpt.get("config", {}))
     if sampler is None:
         return recommended["sampler"], recommended["steps"] if steps is None else steps
     return sampler, steps
