@@ -121,16 +121,26 @@ def load_model(path_or_ckpt, device="cpu") -> tuple[torch.nn.Module, NoiseSchedu
     return model.to(device).eval(), schedule.to(device), ckpt
 
 
-def export_checkpoint(src, dst, dtype: torch.dtype = torch.float32, raw: bool = False) -> Path:
+def export_checkpoint(
+    src, dst, dtype: torch.dtype = torch.float32, raw: bool = False, ema: float | None = None
+) -> Path:
     """Copy a run file without its resumable training state (optimizer etc.): the small file we ship.
 
-    ``raw=True`` exports the optimiser's own weights instead of their EMA (to measure what the EMA buys).
+    ``raw=True`` exports the optimiser's own weights instead of their EMA (to measure what the EMA buys);
+    ``ema=d`` exports the extra EMA of decay d the run kept (``TrainConfig.extra_ema_decays``).
     """
     ckpt = dict(load_checkpoint(src))
     if raw:
         if not ckpt.get("train_state") or not ckpt.get("ema"):
             raise CheckpointError(f"{src} holds no separate raw weights (not a run file, or trained without EMA)")
         ckpt["state_dict"], ckpt["ema"] = ckpt["train_state"]["model"], False
+    elif ema is not None:
+        extra = (ckpt.get("train_state") or {}).get("ema_extra", {})
+        if str(float(ema)) not in extra:
+            raise CheckpointError(f"{src} kept no EMA of decay {ema} (it has: {', '.join(extra) or 'none'})")
+        averaged = extra[str(float(ema))]  # an AveragedModel state: n_averaged and module.<name>
+        ckpt["state_dict"] = {k.removeprefix("module."): v for k, v in averaged.items() if k.startswith("module.")}
+        ckpt["ema_decay"] = float(ema)
     ckpt["train_state"] = None
     ckpt["state_dict"] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     ckpt["weights_dtype"] = str(dtype).removeprefix("torch.")

@@ -67,6 +67,28 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _decay_list(text: str) -> list[float]:
+    """``0.9995,0.9999`` -> [0.9995, 0.9999]: EMA decays, each in (0, 1)."""
+    try:
+        decays = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected decays like 0.9995,0.9999, got {text!r}") from None
+    if not all(0 < d < 1 for d in decays):
+        raise argparse.ArgumentTypeError(f"every EMA decay must be in (0, 1), got {text!r}")
+    return decays
+
+
+def _step_list(text: str) -> list[int]:
+    """``2000,4000`` -> [2000, 4000]: positive step numbers."""
+    try:
+        steps = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected steps like 2000,4000, got {text!r}") from None
+    if not all(k >= 1 for k in steps):
+        raise argparse.ArgumentTypeError(f"every step must be >= 1, got {text!r}")
+    return steps
+
+
 def _seed_list(text: str) -> list[int]:
     try:
         seeds = [int(part) for part in text.split(",")]
@@ -98,10 +120,15 @@ def cmd_train(args) -> int:
         objective=args.objective,
         checkpoint_every=args.checkpoint_every,
         ema_decay=args.ema_decay,
+        extra_ema_decays=tuple(args.extra_ema),
         weight_decay=args.weight_decay,
+        warmup_steps=args.warmup_steps,
+        sigma_p_mean=args.sigma_p_mean,
+        sigma_p_std=args.sigma_p_std,
+        cpu_amp=args.cpu_bf16,
     )
     result = train(config, out=out, resume=args.resume, device=args.device, progress=not args.quiet,
-                   data_root=args.data_root, compile=args.compile)  # fmt: skip
+                   data_root=args.data_root, compile=args.compile, keep_at=tuple(args.keep_at))  # fmt: skip
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun only rank 0 reports
     print(
@@ -180,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=["linear", "cosine", "sigmoid"], default="linear")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ema-decay", type=float, default=0.999, help="0 disables the EMA")
+    p.add_argument("--extra-ema", type=_decay_list, default=[], help="more EMA decays to keep, e.g. 0.9995,0.9999")
+    p.add_argument("--warmup-steps", type=int, default=0, help="linear LR warm-up before the cosine decay")
+    p.add_argument("--sigma-p-mean", type=float, default=-1.2, help="edm: ln σ ~ N(mean, std²) in training")
+    p.add_argument("--sigma-p-std", type=float, default=1.2)
+    p.add_argument("--cpu-bf16", action="store_true", help="bfloat16 autocast on the CPU (about 2x faster)")
+    p.add_argument("--keep-at", type=_step_list, default=[], help="keep snapshots <out>.step<k>.pt at these steps")
     p.add_argument("--weight-decay", type=_non_negative_float, default=0.0,
                    help="AdamW decay of weight matrices and kernels (biases and norm gains never decay)")  # fmt: skip
     p.add_argument("--compile", action="store_true", help="torch.compile the network (GPU speed-up; slow to start)")

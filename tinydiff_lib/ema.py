@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-__all__ = ["make_ema", "ema_multi_avg_fn"]
+__all__ = ["make_ema", "ema_multi_avg_fn", "make_extra_emas", "load_extra_emas"]
 
 
 def ema_multi_avg_fn(decay: float):
@@ -35,3 +35,14 @@ def ema_multi_avg_fn(decay: float):
 def make_ema(model: torch.nn.Module, decay: float) -> AveragedModel:
     """An :class:`AveragedModel` of ``model`` (its buffers included) with the warm-up EMA above."""
     return AveragedModel(model, multi_avg_fn=ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def make_extra_emas(model: torch.nn.Module, decays) -> dict[float, AveragedModel]:
+    """One more :func:`make_ema` per decay (the EMA-length study keeps several averages of one run)."""
+    return {float(d): make_ema(model, d) for d in decays}
+
+
+def load_extra_emas(emas: dict[float, AveragedModel], states: dict[str, dict]) -> None:
+    """Restore the averages of :func:`make_extra_emas` from a run file's ``{str(decay): state_dict}``."""
+    for decay, averaged in emas.items():
+        averaged.load_state_dict(states[str(decay)])

@@ -214,11 +214,12 @@ def evaluate_checkpoint(
     path: str | os.PathLike, num_samples: int = 1000, sampler: str | None = None, steps: int | None = None,
     eta: float = 0.0, seed: int = 0, seeds: list[int] | None = None, batch_size: int | None = None, device="auto",
     feature_net: FeatureNet | str | None = None, k: int = 3, data_root: str | os.PathLike | None = None,
-    progress: bool = True,
+    progress: bool = True, bf16: bool = False,
 ) -> dict:  # fmt: skip
     """Sample ``num_samples`` images from a denoiser checkpoint and :func:`evaluate_images` them.
 
     ``sampler=None`` uses the sampler (and, unless ``steps`` is given, the steps) the checkpoint recommends.
+    ``bf16``: sample under bfloat16 autocast (:func:`~tinydiff_lib.sampling_io.generate`); recorded in the result.
 
     With ``seeds=[s1, s2, ...]`` it samples once per seed and reports (:func:`mean_std_over_seeds`) the mean
     of each metric with its standard deviation over seeds as ``<name>_seed_std``, the class histogram
@@ -241,12 +242,13 @@ def evaluate_checkpoint(
     runs = []
     for s in seeds:
         x = generate(model, schedule, num_samples, sampler, steps, eta, s, batch_size=batch_size, progress=progress,
-                     objective=objective)  # fmt: skip
+                     objective=objective, bf16=bf16)  # fmt: skip
         runs.append(evaluate_images(x, seed=s, k=k, feature_net=net, device=device, data_root=data_root))
     result = runs[0] if len(runs) == 1 else mean_std_over_seeds(runs)
     result.update(
         checkpoint=str(path), model=ckpt["model"]["name"], sampler=sampler,
         steps=resolve_steps(sampler, steps, schedule.num_steps), eta=eta,
+        sampling_dtype="bfloat16" if bf16 else "float32",
         **({"seed": seeds[0]} if len(seeds) == 1 else {"seeds": seeds}),
         seconds=time.perf_counter() - start,
     )  # fmt: skip

@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = [
     "LADDER", "BUDGET", "RUNS", "CARD_EVAL", "FINAL_LOSS_WINDOW", "ABLATIONS", "ABLATION_EVAL", "final_loss",
-    "train_command", "train_run",
+    "train_command", "train_run", "RECIPE_BUDGET", "RECIPES",
 ]  # fmt: skip
 
 #: the ladder, in the order the book climbs it
@@ -41,12 +41,26 @@ def final_loss(history: dict, window: int = FINAL_LOSS_WINDOW) -> float:
     return round(sum(recent) / len(recent), 5)
 
 
+#: optional budget keys -> their ``tinydiff train`` option (lists are joined with commas; True is a flag)
+_OPTIONS = {"objective": "--objective", "warmup_steps": "--warmup-steps", "sigma_p_mean": "--sigma-p-mean",
+            "sigma_p_std": "--sigma-p-std", "extra_ema": "--extra-ema", "cpu_bf16": "--cpu-bf16",
+            "keep_at": "--keep-at"}  # fmt: skip
+
+
 def train_command(model: str, out: Path, budget: dict, resume: bool) -> list[str]:
     """The ``tinydiff train`` command line of one run under ``budget``."""
     cmd = [sys.executable, "-m", "tinydiff_lib", "train", "--model", model, "--out", str(out),
            "--steps", str(budget["steps"]), "--batch-size", str(budget["batch_size"]), "--lr", str(budget["lr"]),
            "--schedule", budget["schedule"], "--seed", str(budget["seed"]), "--ema-decay", str(budget["ema_decay"]),
            "--checkpoint-every", "200", "--device", "auto"]  # fmt: skip
+    for key, option in _OPTIONS.items():
+        value = budget.get(key)
+        if value is True:
+            cmd.append(option)
+        elif isinstance(value, (list, tuple)):
+            cmd += [option, ",".join(map(str, value))] if value else []
+        elif value is not None and value is not False:
+            cmd += [option, str(value)]
     return cmd + (["--resume"] if resume else [])
 
 
@@ -71,6 +85,17 @@ ABLATIONS = {
     "film_unet_cosine": ("film_unet", dict(BUDGET, schedule="cosine")),
     "film_unet_sigmoid": ("film_unet", dict(BUDGET, schedule="sigmoid")),
     "tiny_conv_3x": ("tiny_conv", dict(BUDGET, steps=3 * BUDGET["steps"])),
+}
+
+#: the recipe study (issue 11): every run sees the same images (RECIPE_BUDGET: 14,000 steps of 64, bf16 on
+#: the CPU, about 37 min of a quiet 2-core machine at its measured 403 images/s, or 73 min as one of two
+#: one-thread jobs), with snapshots at 5,600 and 11,200 steps (a budget curve from one run) and three EMA lengths
+RECIPE_BUDGET = dict(steps=14_000, batch_size=64, lr=1e-3, warmup_steps=300, schedule="cosine", seed=0,
+                     ema_decay=0.999, extra_ema=(0.9995, 0.9999), cpu_bf16=True, keep_at=(5_600, 11_200))  # fmt: skip
+RECIPES = {
+    "recipe_ddpm": ("film_unet", dict(RECIPE_BUDGET, objective="ddpm")),  # ε-prediction, cosine ᾱ
+    "recipe_edm_high": ("film_unet", dict(RECIPE_BUDGET, objective="edm", sigma_p_mean=0.0, sigma_p_std=1.2)),
+    "recipe_edm": ("film_unet", dict(RECIPE_BUDGET, objective="edm", sigma_p_mean=-1.2, sigma_p_std=1.2)),
 }
 
 #: how the ablations are scored (smaller than the cards' n, to fit a session; the floor is at the same n)

@@ -82,6 +82,7 @@ def generate(
     batch_size: int | None = None,
     progress: bool = True,
     objective: str = "ddpm",
+    bf16: bool = False,
 ) -> torch.Tensor:
     """``num_samples`` images (N, 1, 28, 28) in [-1, 1] on the CPU, drawn batch by batch from one seeded generator.
 
@@ -91,6 +92,8 @@ def generate(
     ``steps``: default per sampler; DDPM always runs all T steps (``steps`` must be None or T). The noise
     comes from a generator on the model's device (on a GPU, a CPU generator would cost a host-to-device copy
     per step), so the same seed gives the same samples on the same device; the CPU and a GPU differ.
+    ``bf16``: run the network under bfloat16 autocast (about 2x faster on a CPU with bf16 units; the sampler's
+    own arithmetic stays float32).
     """
     _check_sampler(sampler, objective)
     if num_samples < 1:
@@ -105,12 +108,14 @@ def generate(
     bar = tqdm(total=num_samples, disable=not progress, desc=f"sampling ({sampler})")
     for start in range(0, num_samples, batch_size):
         shape = (min(batch_size, num_samples - start), 1, 28, 28)
-        if sampler in ODE_SAMPLERS:
-            x = _sigma_sample(model, schedule, objective, sampler, num_steps, shape, gen)
-        elif sampler == "ddpm":
-            x = ddpm_sample(model, schedule, shape, generator=gen)
-        else:
-            x = ddim_sample(model, schedule, shape, num_steps=num_steps, eta=eta, generator=gen)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            if sampler in ODE_SAMPLERS:
+                x = _sigma_sample(model, schedule, objective, sampler, num_steps, shape, gen)
+            elif sampler == "ddpm":
+                x = ddpm_sample(model, schedule, shape, generator=gen)
+            else:
+                x = ddim_sample(model, schedule, shape, num_steps=num_steps, eta=eta, generator=gen)
+        x = x.float()
         out.append(x.cpu())  # one device→host copy per batch
         bar.update(shape[0])
     bar.close()

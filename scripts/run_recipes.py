@@ -1,0 +1,37 @@
+"""Train the runs of the recipe study (tinydiff_lib.experiments.RECIPES) into runs/<name>.pt, resumably.
+
+    OMP_NUM_THREADS=1 python scripts/run_recipes.py --runs recipe_ddpm      # one of two jobs on 2 cores
+    python scripts/run_recipes.py --runs recipe_ddpm,recipe_edm_high        # one after the other
+
+Each run is the ``tinydiff train`` command of its budget (see ``train_command``); a finished run is skipped
+and a half-finished one resumes. Scoring is scripts/score_recipes.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tinydiff_lib.experiments import RECIPES, train_run  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", default=",".join(RECIPES), help=f"comma-separated, from: {', '.join(RECIPES)}")
+    args = p.parse_args(argv)
+    names = args.runs.split(",")
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        p.error(f"unknown run {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
+    for name in names:
+        model, budget = RECIPES[name]
+        train_run(name, model, budget, REPO / "runs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
