@@ -15,7 +15,15 @@ from .objectives import recommended_sampling
 from .ode_samplers import ODE_SAMPLERS, dpmpp_2m_sample, euler_sample, heun_sample, sample_x_T, stochastic_sample
 from .samplers import ddim_sample, ddpm_sample
 
-__all__ = ["generate", "save_samples", "resolve_steps", "sampling_plan", "default_batch_size", "SAMPLERS"]
+__all__ = [
+    "generate",
+    "save_samples",
+    "resolve_steps",
+    "sampling_plan",
+    "default_batch_size",
+    "SAMPLERS",
+    "sigma_denoiser",
+]
 
 SAMPLERS = ("ddpm", "ddim", *ODE_SAMPLERS)
 DEFAULT_STEPS = {"ddim": 50, "euler": 50, "heun": 18, "dpmpp_2m": 20, "stochastic": 40}
@@ -51,13 +59,17 @@ def _check_sampler(sampler: str, objective: str) -> None:
         raise UsageError(f"this checkpoint was trained in the σ view (EDM); use --sampler {'|'.join(ODE_SAMPLERS)}")
 
 
+def sigma_denoiser(model, schedule, objective: str = "ddpm") -> tuple[torch.nn.Module, float, float]:
+    """(D(x; σ), σ_min, σ_max) of a checkpoint's network: EDM's range for ``"edm"``, the schedule's σ_t for DDPM."""
+    if objective == "edm":
+        return EDMPrecond(model), *EDM_SIGMA_RANGE
+    sigmas_t = schedule_sigmas(schedule)  # (T,), increasing
+    return DDPMDenoiser(model, schedule), float(sigmas_t[0]), float(sigmas_t[-1])
+
+
 def _sigma_sample(model, schedule, objective: str, sampler: str, num_steps: int, shape, gen) -> torch.Tensor:
     """x_0 from a σ sampler on Karras ρ = 7 steps: over EDM's range, or over the DDPM schedule's σ_t."""
-    if objective == "edm":
-        denoiser, (sigma_min, sigma_max) = EDMPrecond(model), EDM_SIGMA_RANGE
-    else:
-        sigmas_t = schedule_sigmas(schedule)  # (T,), increasing
-        denoiser, sigma_min, sigma_max = DDPMDenoiser(model, schedule), float(sigmas_t[0]), float(sigmas_t[-1])
+    denoiser, sigma_min, sigma_max = sigma_denoiser(model, schedule, objective)
     sigmas = karras_sigmas(num_steps, sigma_min, sigma_max)  # (N + 1,), ending in 0
     x_T = sample_x_T(shape, sigma_max, generator=gen, device=next(model.parameters()).device)
     loop = ODE_LOOPS[sampler]
