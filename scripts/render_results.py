@@ -17,6 +17,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from recipes_page import recipe_section  # noqa: E402
 
 from tinydiff_lib.experiments import ABLATIONS, BUDGET, LADDER  # noqa: E402
 
@@ -252,7 +255,7 @@ def ablation_section() -> str:
 
 #: marker name -> the function that writes what goes between its markers
 BLOCKS = {"LADDER": ladder_table, "BEST": best_section, "LIBRARY": library_section, "SPEED": speed_section,
-          "ABLATIONS": ablation_section}  # fmt: skip
+          "ABLATIONS": ablation_section, "RECIPES": recipe_section}  # fmt: skip
 
 
 def _markers(name: str) -> tuple[str, str]:

@@ -1,0 +1,154 @@
+"""The recipe study's block of book/results.md (RECIPES) and its FID-against-passes figure.
+
+Read by scripts/render_results.py; every number comes from results/recipes.json (scripts/score_recipes.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "results" / "recipes.json"
+FIGURE = REPO / "book" / "figures" / "fid_vs_passes.png"
+PY = ".venv/bin/python"
+
+
+def _training(budget: dict) -> str:
+    if budget["objective"] == "ddpm":
+        return f"DDPM ε, uniform t, {budget['schedule']} ᾱ"
+    return f"EDM, ln σ ~ N({budget['sigma_p_mean']:g}, {budget['sigma_p_std']:g}²)"
+
+
+def _score(r: dict | None) -> str:
+    """``FID (×floor) | precision | recall`` cells of one row, or dashes."""
+    if r is None:
+        return "– | – | –"
+    return f"{r['fid']:.3g} ({r['fid'] / r['fid_floor']:.1f}×) | {r['precision']:.3f} | {r['recall']:.3f}"
+
+
+def _find(rows: list[dict], **want) -> dict | None:
+    hits = [r for r in rows if all(r.get(k) == v for k, v in want.items())]
+    return hits[-1] if hits else None
+
+
+def _floor(rows: list[dict], n: int) -> str:
+    r = _find(rows, n=n)
+    return (
+        f"FID {r['fid_floor']:.3g}, precision {r['precision_floor']:.3f}, recall {r['recall_floor']:.3f}" if r else ""
+    )
+
+
+def _short(rows: list[dict], run: str, final: int, n_choose: int) -> dict | None:
+    """The run's best ~20-pass sampler: the lowest-FID row of the comparison at n_choose."""
+    want = (run, final, "ema0.999", n_choose, True)
+    cands = [r for r in rows if (r["run"], r["step"], r["weights"], r["n"], r["bf16"]) == want and r["passes"] <= 20]
+    return min(cands, key=lambda r: r["fid"]) if cands else None
+
+
+def recipe_section() -> str:
+    from tinydiff_lib.experiments import RECIPE_BUDGET, RECIPES
+
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else None
+    if not data or not data["rows"]:
+        return f"Not measured yet: run `{PY} scripts/run_recipes.py`, then `{PY} scripts/score_recipes.py`."
+    rows, final = data["rows"], RECIPE_BUDGET["steps"]
+    n_full = max(r["n"] for r in rows)
+    n_choose = min(r["n"] for r in rows)
+    out = [f"Every run: the `film_unet` CPU preset, {final:,} steps × {RECIPE_BUDGET['batch_size']} images "
+           f"({final * RECIPE_BUDGET['batch_size']:,} images), AdamW lr {RECIPE_BUDGET['lr']:g} with "
+           f"{RECIPE_BUDGET['warmup_steps']} warm-up steps and cosine decay, EMA {RECIPE_BUDGET['ema_decay']}, "
+           "bfloat16 autocast on the CPU, seed 0. Sampling under bfloat16 autocast, seed 0.", "",
+           "| run | training | sampler (passes) | FID (× floor) | precision | recall | train time |",
+           "|---|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    for run, (_, budget) in RECIPES.items():
+        best = _short(rows, run, final, n_choose)
+        if best is None:
+            out.append(f"| `{run}` | {_training(budget)} | not scored yet | | | | |")
+            continue
+        for sampler, steps in ((best["sampler"], best["steps"]), ("heun", 25)):
+            r = _find(rows, run=run, step=final, weights="ema0.999", sampler=sampler, steps=steps, n=n_full)
+            if r:
+                out.append(f"| `{run}` | {_training(budget)} | {sampler}-{steps} ({r['passes']}) | {_score(r)} | "
+                           f"{r['train_wall_s'] / 60:.0f} min |")  # fmt: skip
+    out += ["", f"At n = {n_full:,} samples; the floor (real MNIST-train images, same n): {_floor(rows, n_full)}. "
+            "The first row of a run is its best sampler at about 20 network passes per image (chosen below), "
+            "the second the long reference sampler (Heun, 25 steps)."]  # fmt: skip
+    out += [
+        "",
+        f"**Which sampler at about 20 passes** (n = {n_choose:,}; floor: {_floor(rows, n_choose)}):",
+        "",
+        "| run | sampler (passes) | FID (× floor) | precision | recall |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        if (r["step"], r["weights"], r["n"], r["bf16"]) == (final, "ema0.999", n_choose, True) and r["passes"] <= 20:
+            out.append(f"| `{r['run']}` | {r['sampler']}-{r['steps']} ({r['passes']}) | {_score(r)} |")
+    out += [
+        "",
+        f"**EMA length** (the same runs; n = {n_choose:,}, each run's best short sampler):",
+        "",
+        "| run | weights | FID (× floor) | precision | recall |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for run in RECIPES:
+        best = _short(rows, run, final, n_choose)
+        for weights in ("raw", "ema0.999", "ema0.9995", "ema0.9999"):
+            r = best and _find(rows, run=run, step=final, weights=weights, sampler=best["sampler"],
+                               steps=best["steps"], n=n_choose, bf16=True)  # fmt: skip
+            if r:
+                out.append(f"| `{run}` | {weights.replace('ema', 'EMA ')} | {_score(r)} |")
+    out += ["", f"**Budget** (snapshots of the same runs, so the learning rate had not decayed yet at the earlier "
+            f"ones; n = {n_full:,}):", "", "| run | steps | images | train time | FID (× floor) | precision | recall |",
+            "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for run in RECIPES:
+        best = _short(rows, run, final, n_choose)
+        for step in (*RECIPE_BUDGET["keep_at"], final):
+            r = best and _find(rows, run=run, step=step, weights="ema0.999", sampler=best["sampler"],
+                               steps=best["steps"], n=n_full)  # fmt: skip
+            if r:
+                out.append(f"| `{run}` | {step:,} | {r['images']:,} | {r['train_wall_s'] / 60:.0f} min | {_score(r)} |")
+    fp32 = _find(rows, bf16=False)
+    if fp32:
+        bf16 = _find(rows, run=fp32["run"], step=fp32["step"], weights=fp32["weights"], sampler=fp32["sampler"],
+                     steps=fp32["steps"], n=fp32["n"], bf16=True)  # fmt: skip
+        if bf16:
+            out += ["", f"bfloat16 against float32 sampling (`{fp32['run']}`, {fp32['sampler']}-{fp32['steps']}, "
+                    f"n = {fp32['n']:,}): FID {bf16['fid']:.3g} against {fp32['fid']:.3g}, precision "
+                    f"{bf16['precision']:.3f} against {fp32['precision']:.3f}."]  # fmt: skip
+    if passes_figure(rows, final, n_choose):
+        out += ["", "```{figure} figures/fid_vs_passes.png", ":width: 90%", "",
+                f"FID against network passes per image, every sampler, n = {n_choose:,} (lower is better; the dashed "
+                "line is the floor).", "```"]  # fmt: skip
+    out += [
+        "",
+        f"Made by `OMP_NUM_THREADS=1 {PY} scripts/run_recipes.py --runs NAME` (one job per core) and "
+        f"`OMP_NUM_THREADS=1 {PY} scripts/score_recipes.py` (resumable; `--list` shows the plan).",
+    ]
+    return "\n".join(out)
+
+
+def passes_figure(rows: list[dict], final: int, n: int) -> bool:
+    """Draw FID against passes for the run with the most samplers scored at n; False when there is none."""
+    curve = [r for r in rows if (r["step"], r["weights"], r["n"], r["bf16"]) == (final, "ema0.999", n, True)]
+    runs = {r["run"] for r in curve}
+    by_run = {run: {r["sampler"] for r in curve if r["run"] == run and r["passes"] > 20} for run in runs}
+    if not by_run or max(len(s) for s in by_run.values()) < 2:
+        return False
+    run = max(by_run, key=lambda k: len(by_run[k]))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for sampler in sorted({r["sampler"] for r in curve if r["run"] == run}):
+        pts = sorted((r["passes"], r["fid"]) for r in curve if r["run"] == run and r["sampler"] == sampler)
+        ax.plot(*zip(*pts), marker="o", label=sampler)
+    ax.axhline(curve[0]["fid_floor"], color="grey", linestyle="--", label="floor")
+    ax.set(xscale="log", yscale="log", xlabel="network passes per image", ylabel="FID", title=f"{run}")
+    ax.legend(fontsize=9)
+    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIGURE, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return True

@@ -1,0 +1,203 @@
+"""Score the runs of the recipe study (scripts/run_recipes.py) into results/recipes.json, resumably.
+
+    OMP_NUM_THREADS=1 python scripts/score_recipes.py &    # a worker (start two: one thread each)
+    python scripts/score_recipes.py --list                 # the plan as far as it is known, and what is done
+
+The plan (:func:`plan`) is a list of evaluations in priority order, each a row of the results file: a run,
+a snapshot step, a set of weights (the main EMA, the extra EMAs, the raw weights), a sampler with its
+steps and a number of samples, scored with ``evaluate_checkpoint`` next to the real-data floor at the same
+n. Sampling runs under bfloat16 autocast (2x faster on this CPU; one float32 row measures the difference).
+Rows already in the file are skipped, so an interrupted scoring resumes (``--release`` first, to forget
+the rows a stopped worker had claimed); a run still training is skipped. Each worker claims the next row
+under a lock, so several can share the plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import tinydiff_lib as td  # noqa: E402
+from tinydiff_lib.experiments import RECIPE_BUDGET, RECIPES, final_loss  # noqa: E402
+from tinydiff_lib.ode_samplers import ODE_SAMPLERS, network_passes  # noqa: E402
+from tinydiff_lib.sampling_io import generate, save_samples  # noqa: E402
+
+OUT = REPO / "results" / "recipes.json"
+GRIDS = REPO / "results" / "recipes"
+SCORES = ("fid", "fid_floor", "precision", "precision_floor", "recall", "recall_floor", "kid", "kid_floor",
+          "mean_confidence", "class_histogram", "num_samples", "sampling_dtype")  # fmt: skip
+
+#: about 20 network passes per image, by objective (the study's "short" samplers)
+SHORT = {"ddpm": [("ddim", 20), ("heun", 10), ("dpmpp_2m", 20)], "edm": [("heun", 10), ("dpmpp_2m", 20), ("euler", 20)]}
+REFERENCE = ("heun", 25)  # 49 passes: the long reference sampler of every run
+N_CHOOSE, N_FULL = 2_000, 10_000
+
+
+def passes(sampler: str, steps: int) -> int:
+    return network_passes(sampler, steps) if sampler in ODE_SAMPLERS else steps
+
+
+def key(row: dict) -> tuple:
+    return row["run"], row["step"], row["weights"], row["sampler"], row["steps"], row["n"], row.get("bf16", True)
+
+
+def best_short(run: str, rows: list[dict]) -> tuple[str, int] | None:
+    """The ~20-pass sampler with the lowest FID at n = N_CHOOSE on the run's final EMA (None until all are scored)."""
+    final = RECIPE_BUDGET["steps"]
+    fids = {}
+    for r in rows:
+        if (r["run"], r["step"], r["weights"], r["n"], r["bf16"]) == (run, final, "ema0.999", N_CHOOSE, True):
+            fids[(r["sampler"], r["steps"])] = r["fid"]
+    candidates = SHORT[RECIPES[run][1]["objective"]]
+    return min(candidates, key=fids.get) if all(c in fids for c in candidates) else None
+
+
+#: the FID-against-passes curve: steps per sampler giving about 5, 10, 20, 50 and 100 network passes
+PASSES_GRID = {"ddim": [5, 10, 20, 50, 100], "euler": [5, 10, 20, 50, 100], "dpmpp_2m": [5, 10, 20, 50, 100],
+               "heun": [3, 5, 10, 25, 50], "stochastic": [3, 5, 10, 25, 50]}  # fmt: skip
+
+
+def passes_rows(run: str) -> list[dict]:
+    """FID against network passes for every sampler that suits ``run`` (n = N_CHOOSE)."""
+    objective = RECIPES[run][1]["objective"]
+    samplers = [s for s in PASSES_GRID if objective == "ddpm" or s in ODE_SAMPLERS]
+    return [dict(run=run, step=RECIPE_BUDGET["steps"], weights="ema0.999", sampler=s, steps=k, n=N_CHOOSE)
+            for s in samplers for k in PASSES_GRID[s]]  # fmt: skip
+
+
+def plan(rows: list[dict], passes_for: str | None = None) -> list[dict]:
+    """Every evaluation of the study that can be planned now, most important first (module docstring).
+
+    A run's n = N_FULL rows and EMA-length rows use its best short sampler, so they appear once the
+    sampler comparison of that run is scored.
+    """
+    out = []
+    final = RECIPE_BUDGET["steps"]
+    for run, (_, budget) in RECIPES.items():
+        for sampler, steps in SHORT[budget["objective"]]:  # which ~20-pass sampler suits this run
+            out.append(dict(run=run, step=final, weights="ema0.999", sampler=sampler, steps=steps, n=N_CHOOSE))
+    for run, (_, budget) in RECIPES.items():
+        if best_short(run, rows) is None:
+            continue
+        sampler, steps = best_short(run, rows)
+        out.append(dict(run=run, step=final, weights="ema0.999", sampler=sampler, steps=steps, n=N_FULL))
+        for weights in ("raw", "ema0.9995", "ema0.9999"):  # the EMA length
+            out.append(dict(run=run, step=final, weights=weights, sampler=sampler, steps=steps, n=N_CHOOSE))
+        for step in budget["keep_at"]:  # the budget curve: snapshots of the same run
+            out.append(dict(run=run, step=step, weights="ema0.999", sampler=sampler, steps=steps, n=N_FULL))
+        out.append(dict(run=run, step=final, weights="ema0.999", sampler=REFERENCE[0], steps=REFERENCE[1], n=N_FULL))
+        if run == next(iter(RECIPES)):  # what bfloat16 sampling changes: the same row in float32
+            out.append(dict(run=run, step=final, weights="ema0.999", sampler=sampler, steps=steps, n=N_CHOOSE,
+                            bf16=False))  # fmt: skip
+    out += passes_rows(passes_for) if passes_for else []
+    return [{**r, "bf16": r.get("bf16", True)} for r in out]
+
+
+def weights_file(run: str, step: int, weights: str) -> Path | None:
+    """The exported checkpoint of one row (None while the run has not reached ``step``)."""
+    src = REPO / "runs" / (f"{run}.pt" if step == RECIPE_BUDGET["steps"] else f"{run}.step{step}.pt")
+    if not src.exists() or td.load_checkpoint(src)["step"] < step:
+        return None
+    dst = REPO / "runs" / "scored" / f"{run}.step{step}.{weights}.pt"
+    dst.parent.mkdir(exist_ok=True)
+    if not dst.exists():
+        decay = float(weights.removeprefix("ema")) if weights.startswith("ema") else None
+        main = decay == RECIPE_BUDGET["ema_decay"]
+        td.export_checkpoint(src, dst, raw=weights == "raw", ema=None if main or decay is None else decay)
+    return dst
+
+
+def score(row: dict, path: Path) -> dict:
+    start = time.perf_counter()
+    bf16 = row.get("bf16", True)
+    m = td.evaluate_checkpoint(path, num_samples=row["n"], sampler=row["sampler"], steps=row["steps"], seed=0,
+                               progress=False, bf16=bf16)  # fmt: skip
+    ckpt = td.load_checkpoint(REPO / "runs" / f"{row['run']}.pt")
+    snap = td.load_checkpoint(path)
+    out = {**row, "bf16": bf16, "passes": passes(row["sampler"], row["steps"]), **{k: m[k] for k in SCORES}}
+    out.update(objective=ckpt["config"]["objective"], images=row["step"] * ckpt["config"]["batch_size"],
+               train_wall_s=round(snap["wall_time_s"], 1), final_loss=final_loss(snap["history"]),
+               eval_s=round(time.perf_counter() - start, 1))  # fmt: skip
+    if row["n"] == N_FULL and row["step"] == RECIPE_BUDGET["steps"] and (row["sampler"], row["steps"]) != REFERENCE:
+        GRIDS.mkdir(parents=True, exist_ok=True)
+        x = generate(*td.load_model(path)[:2], 64, row["sampler"], row["steps"], seed=0, progress=False,
+                        objective=out["objective"])  # fmt: skip
+        save_samples(x, GRIDS / f"{row['run']}.png", nrow=8)
+    return out
+
+
+def _locked(update):
+    """Run ``update(results, claims)`` under the lock of the results file and write both back."""
+    OUT.parent.mkdir(exist_ok=True)
+    claims_file = OUT.with_suffix(".claims")
+    with open(OUT.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = json.loads(OUT.read_text()) if OUT.exists() else {"budget": RECIPE_BUDGET, "rows": []}
+        claims = json.loads(claims_file.read_text()) if claims_file.exists() else []
+        value = update(results, claims)
+        for path, data in ((OUT, results), (claims_file, claims)):
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=2) + "\n")
+            tmp.replace(path)
+    return value
+
+
+def claim_next(passes_for: str | None) -> dict | None:
+    """The first planned row neither scored nor claimed by another worker whose weights exist; now claimed."""
+
+    def update(results, claims):
+        done = {key(r) for r in results["rows"]} | {tuple(c) for c in claims}
+        for row in plan(results["rows"], passes_for):
+            if key(row) not in done and weights_file(row["run"], row["step"], row["weights"]) is not None:
+                claims.append(list(key(row)))
+                return row
+        return None
+
+    return _locked(update)
+
+
+def add(row: dict) -> None:
+    """Append a scored row to the results file and release its claim."""
+
+    def update(results, claims):
+        results["rows"] = [r for r in results["rows"] if key(r) != key(row)] + [row]
+        claims[:] = [c for c in claims if tuple(c) != key(row)]
+
+    _locked(update)
+    print(json.dumps({k: row[k] for k in ("run", "step", "weights", "sampler", "steps", "n", "fid", "fid_floor",
+                                          "precision")}), flush=True)  # fmt: skip
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--list", action="store_true", help="print the plan as far as it is known, and what is done")
+    p.add_argument("--passes-for", choices=list(RECIPES), help="also score FID against passes for this run")
+    p.add_argument("--release", action="store_true", help="forget the claims of workers that were stopped")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.release:
+        _locked(lambda results, claims: claims.clear())
+        return 0
+    if args.list:
+        rows = json.loads(OUT.read_text())["rows"] if OUT.exists() else []
+        done = {key(r) for r in rows}
+        for row in plan(rows, args.passes_for):
+            print(("done " if key(row) in done else "todo ") + json.dumps(row))
+        return 0
+    while (row := claim_next(args.passes_for)) is not None:
+        add(score(row, weights_file(row["run"], row["step"], row["weights"])))
+    print("nothing left to score now (runs still training are scored when they finish)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
