@@ -77,8 +77,9 @@ def passes_rows(run: str) -> list[dict]:
 def plan(rows: list[dict], passes_for: str | None = None) -> list[dict]:
     """Every evaluation of the study that can be planned now, most important first (module docstring).
 
-    A run's n = N_FULL rows and EMA-length rows use its best short sampler, so they appear once the
-    sampler comparison of that run is scored.
+    A run's headline row (n = N_FULL), EMA-length rows and budget rows use its best short sampler, so they
+    appear once the sampler comparison of that run is scored; the budget, EMA and reference-sampler rows are
+    at n = N_CHOOSE (each next to its floor at that n), to fit the study into a session on 2 cores.
     """
     out = []
     final = RECIPE_BUDGET["steps"]
@@ -93,8 +94,8 @@ def plan(rows: list[dict], passes_for: str | None = None) -> list[dict]:
         for weights in ("raw", "ema0.9995", "ema0.9999"):  # the EMA length
             out.append(dict(run=run, step=final, weights=weights, sampler=sampler, steps=steps, n=N_CHOOSE))
         for step in budget["keep_at"]:  # the budget curve: snapshots of the same run
-            out.append(dict(run=run, step=step, weights="ema0.999", sampler=sampler, steps=steps, n=N_FULL))
-        out.append(dict(run=run, step=final, weights="ema0.999", sampler=REFERENCE[0], steps=REFERENCE[1], n=N_FULL))
+            out.append(dict(run=run, step=step, weights="ema0.999", sampler=sampler, steps=steps, n=N_CHOOSE))
+        out.append(dict(run=run, step=final, weights="ema0.999", sampler=REFERENCE[0], steps=REFERENCE[1], n=N_CHOOSE))
         if run == next(iter(RECIPES)):  # what bfloat16 sampling changes: the same row in float32
             out.append(dict(run=run, step=final, weights="ema0.999", sampler=sampler, steps=steps, n=N_CHOOSE,
                             bf16=False))  # fmt: skip
