@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from tinydiff_lib import NoiseSchedule, cli, q_sample
-from tinydiff_lib.models import MODELS, BatchNormUNet, DilatedConvNet, MiniUNet, MiniUNetV2, build_model
+from tinydiff_lib.models import MODELS, NULL_LABEL, BatchNormUNet, DilatedConvNet, MiniUNet, MiniUNetV2, build_model
 from tinydiff_lib.models.blocks import ConvNormAct
+from tinydiff_lib.text import tokenize
 from tinydiff_lib.utils import count_parameters
 
 EXPECTED_NAMES = {
@@ -54,15 +55,18 @@ def test_gradients_reach_every_parameter(name):
     """Every parameter lies on a path to the output, so after a few steps every gradient is nonzero.
 
     Zero-initialised layers delay it (FiLMUNet): step 1 only out_conv gets a gradient (everything behind a zero
-    weight gets zero); step 2 the FiLM projections, now reached; step 3 the time MLP behind them."""
+    weight gets zero); step 2 the FiLM projections, now reached; step 3 the time MLP behind them. A conditional
+    model sees half real conditions, half the null one, so both the encoder and the null entry are on a path."""
     torch.manual_seed(0)
     model = build_model(name, **FAST_KWARGS.get(name, {}))
     x, t = make_batch(name, 4)
     eps = torch.randn_like(x)
+    cond = {"label": torch.tensor([3, NULL_LABEL, 7, NULL_LABEL]),
+            "text": tokenize(["three", "", "the digit 7", ""])}.get(getattr(model, "condition", "none"))  # fmt: skip
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(3):
         opt.zero_grad()
-        F.mse_loss(model(x, t), eps).backward()
+        F.mse_loss(model(x, t) if cond is None else model(x, t, cond), eps).backward()
         for pname, p in model.named_parameters():
             assert p.grad is not None, f"{pname} got no gradient"
             assert torch.isfinite(p.grad).all(), f"{pname} has a non-finite gradient"

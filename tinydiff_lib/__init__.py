@@ -22,7 +22,9 @@ SNR(t)         ``snr``                 ᾱ_t / (1 − ᾱ_t)
 
 __version__ = "0.1.0"
 
+from . import sigma_view  # the σ-view helpers of notebook 07, used as tinydiff_lib.sigma_view
 from .checkpoint import CheckpointError, export_checkpoint, load_checkpoint, load_model, save_checkpoint
+from .conditioning import NULL_LABEL, Guided, guide, null_like
 from .data import DataNotFoundError, data_root, from_uint8, load_mnist, make_loader, mnist_tensor, to_uint8, to_unit
 from .diffusion import diffusion_loss, predict_eps, predict_x0, q_posterior, q_sample, sample_timesteps
 from .edm import (
@@ -88,7 +90,9 @@ from .ode_samplers import (
 from .plotting import forward_grid, plot_loss, plot_schedules, scatter_2d, show_images
 from .receptive_field import frozen_norm_statistics, receptive_field
 from .samplers import Trajectory, ddim_sample, ddim_step, ddim_timesteps, ddpm_sample, ddpm_step
+from .sampling_io import generate, save_samples
 from .schedule import SCHEDULES, NoiseSchedule, cosine_betas, linear_betas, make_betas, sigmoid_betas
+from .text import HELD_OUT_TEMPLATES, TRAIN_TEMPLATES, TextEncoder, caption, captions_for, tokenize
 from .toy import two_moons
 from .training import NonFiniteLossError, TrainConfig, TrainResult, make_ema, make_optimizer, train
 from .utils import atomic_torch_save, count_parameters, get_device, seed_everything
@@ -108,11 +112,14 @@ __all__ = [
     "EDMPrecond", "DDPMDenoiser", "SigmaDistribution", "SIGMA_DISTRIBUTIONS", "MNIST_SIGMA_DATA", "measure_sigma_data",
     "edm_loss", "edm_weight", "karras_sigmas", "schedule_sigmas", "ddim_sigmas", "ode_derivative", "euler_step",
     "heun_step", "churn_step", "dpmpp_2m_step", "sample_x_T", "euler_sample", "heun_sample", "stochastic_sample",
-    "dpmpp_2m_sample", "network_passes", "ODE_SAMPLERS",
+    "dpmpp_2m_sample", "network_passes", "ODE_SAMPLERS", "sigma_view",
     # models
     "MODELS", "build_model", "TinyConv", "MiniUNet", "MiniUNetV2", "FiLMUNet", "BatchNormUNet", "DilatedConvNet",
     "MLPDenoiser", "TimeMLP", "sinusoidal_embedding", "receptive_field", "frozen_norm_statistics",
     "FiLM", "ResBlock", "AttentionBlock", "Downsample", "Upsample",
+    # conditioning: labels, prompts, classifier-free guidance
+    "Guided", "guide", "null_like", "NULL_LABEL", "TextEncoder", "tokenize", "caption", "captions_for",
+    "TRAIN_TEMPLATES", "HELD_OUT_TEMPLATES", "generate", "save_samples",
     # training and checkpoints
     "TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_ema", "make_optimizer",
     "CheckpointError", "save_checkpoint", "load_checkpoint", "load_model", "export_checkpoint",

@@ -7,7 +7,8 @@ Epoch e visits the images in the order of ``randperm(N)`` drawn from a CPU gener
 On CUDA the whole training set is moved to the GPU once when it fits (MNIST as float32 is 188 MB) and each
 epoch's permutation is moved once per epoch, so a step costs no host-to-device copy. A set that does not
 fit stays on the host; its batches are gathered into two pinned buffers used in turn, so the copy of
-batch k + 1 overlaps the step on batch k.
+batch k + 1 overlaps the step on batch k. The class labels of the same rows (``source.labels(step)``, for a
+conditional run) stay on the CPU, where the conditioning draws its captions and dropout.
 """
 
 from __future__ import annotations
@@ -39,11 +40,16 @@ class BatchSource:
     """``source[step]`` is this process's rows ``rows`` of the global batch at ``step``, on ``device``.
 
     ``data``: (N, C, H, W) on the CPU. ``rows``: the slice of the global batch this rank trains on.
+    ``labels``: (N,) int64 class labels of ``data`` (optional), read with :meth:`labels`.
     """
 
-    def __init__(self, data: torch.Tensor, batch_size: int, seed: int, device: torch.device, rows=slice(None)):
+    def __init__(self, data: torch.Tensor, batch_size: int, seed: int, device: torch.device, rows=slice(None),
+                 labels: torch.Tensor | None = None):  # fmt: skip
         self.n, self.batch_size, self.seed, self.device, self.rows = len(data), batch_size, seed, device, rows
         batch_indices(0, self.n, batch_size, seed)  # checks the batch size once
+        if labels is not None and len(labels) != self.n:
+            raise UsageError(f"got {len(labels)} labels for {self.n} images")
+        self.label_data = labels.long().cpu() if labels is not None else None
         self.on_device = device.type != "cuda" or _fits_on_gpu(data, device)
         self.data = data.to(device) if self.on_device else data
         self._epoch, self._perm = None, None
@@ -52,13 +58,25 @@ class BatchSource:
             self._buffers = [torch.empty(shape, dtype=data.dtype).pin_memory() for _ in range(2)]
             self._copied = [None, None]  # CUDA events: the copy out of each buffer has finished
 
-    def __getitem__(self, step: int) -> torch.Tensor:
+    def _indices(self, step: int, on_cpu: bool = False) -> torch.Tensor:
+        """This process's rows of the global batch at ``step``: (B_local,) on the data's device (or the CPU)."""
         per_epoch = self.n // self.batch_size
         epoch, i = divmod(step, per_epoch)
         if epoch != self._epoch:  # one permutation (and on CUDA one copy) per epoch
             perm = _permutation(self.n, self.seed, epoch)
-            self._epoch, self._perm = epoch, perm.to(self.device) if self.on_device else perm
-        idx = self._perm[i * self.batch_size : (i + 1) * self.batch_size][self.rows]
+            self._epoch, self._perm_cpu = epoch, perm
+            self._perm = perm.to(self.device) if self.on_device else perm
+        perm = self._perm_cpu if on_cpu else self._perm
+        return perm[i * self.batch_size : (i + 1) * self.batch_size][self.rows]
+
+    def labels(self, step: int) -> torch.Tensor:
+        """The labels (B_local,) int64, on the CPU, of the images ``self[step]`` returns."""
+        if self.label_data is None:
+            raise UsageError("this batch source was made without labels")
+        return self.label_data[self._indices(step, on_cpu=True)]
+
+    def __getitem__(self, step: int) -> torch.Tensor:
+        idx = self._indices(step)
         if self.on_device:
             return self.data[idx]  # (B_local, C, H, W), no host round trip
         return self._pinned_copy(step % 2, idx)

@@ -4,7 +4,8 @@ The contract (relied on by the notebooks, the scripts and users' own code):
 
 * ``train --model NAME [--objective ddpm|edm] [--steps N] [--batch-size B] [--lr LR]
   [--schedule linear|cosine|sigmoid] [--seed S] [--ema-decay D] [--weight-decay W]
-  [--device auto|cpu|cuda|mps] [--compile] [--out PATH] [--checkpoint-every K] [--resume]``: ``--steps``
+  [--device auto|cpu|cuda|mps] [--compile] [--out PATH] [--checkpoint-every K] [--resume]
+  [--condition none|label|text] [--cond-drop-prob P]``: ``--steps``
   is the total number of optimiser steps; a run file is written (atomically) to ``--out`` every K steps and
   at the end; ``--resume`` continues it up to the same
   N with the same weights as an uninterrupted run (bit for bit on the CPU). Under
@@ -12,13 +13,15 @@ The contract (relied on by the notebooks, the scripts and users' own code):
   the same global batch (DistributedDataParallel); rank 0 writes the run file.
   Prints one JSON line: checkpoint, model, step, final_loss, wall_time_s, images_per_s.
 * ``sample --checkpoint PATH --num-samples N [--sampler ddpm|ddim|euler|heun|dpmpp_2m|stochastic]
-  [--steps K] [--eta E] [--seed S] [--compile] --out FILE.npy|FILE.png``: ``.npy`` is uint8 (N, 28, 28),
+  [--steps K] [--eta E] [--seed S] [--compile] [--label D | --prompt TEXT] [--guidance W]
+  --out FILE.npy|FILE.png``: ``.npy`` is uint8 (N, 28, 28),
   0 = background, 255 = ink; ``.png`` a grid at 4 screen pixels per MNIST pixel. Without ``--sampler``
   (and ``--steps``) the sampler the checkpoint recommends is used. The same checkpoint and seed give the
   same samples on the same device.
-* ``evaluate --checkpoint PATH [--num-samples N] [--sampler ...] [--steps K] [--seeds 0,1,2]``: prints one
-  JSON object with at least fid, precision, recall, num_samples, sampler, steps, each score next to its
-  real-data floor.
+* ``evaluate --checkpoint PATH [--num-samples N] [--sampler ...] [--steps K] [--seeds 0,1,2] [--guidance W]
+  [--prompts train|held_out]``: prints one JSON object with at least fid, precision, recall, num_samples,
+  sampler, steps, each score next to its real-data floor; for a conditional checkpoint (an equal number of
+  samples per digit) also accuracy, accuracy_per_digit and guidance.
 * A user mistake (bad argument, missing or wrong file, missing optional package) prints one line starting
   with ``error:`` and exits with status 2; anything else is a bug and shows its traceback.
 """
@@ -65,6 +68,22 @@ def _non_negative_float(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}")
+    return value
+
+
+def _digit(text: str) -> int:
+    if text.strip() not in [str(d) for d in range(10)]:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a digit; --label takes 0 to 9")
+    return int(text)
 
 
 def _decay_list(text: str) -> list[float]:
@@ -126,6 +145,8 @@ def cmd_train(args) -> int:
         sigma_p_mean=args.sigma_p_mean,
         sigma_p_std=args.sigma_p_std,
         cpu_amp=args.cpu_bf16,
+        condition=args.condition,
+        cond_drop_prob=args.cond_drop_prob,
     )
     result = train(config, out=out, resume=args.resume, device=args.device, progress=not args.quiet,
                    data_root=args.data_root, compile=args.compile, keep_at=tuple(args.keep_at))  # fmt: skip
@@ -159,11 +180,19 @@ def cmd_sample(args) -> int:
     sampler, steps = sampling_plan(ckpt, args.sampler, args.steps)
     net = torch.compile(model) if args.compile else model
     x = generate(net, schedule, args.num_samples, sampler, steps, args.eta, args.seed, batch_size=args.batch_size,
-                 progress=not args.quiet, objective=ckpt["config"].get("objective", "ddpm"))  # fmt: skip
+                 progress=not args.quiet, objective=ckpt["config"].get("objective", "ddpm"), labels=args.label,
+                 prompts=args.prompt, guidance=args.guidance)  # fmt: skip
     path = save_samples(x, args.out)
+    asked = {k: v for k, v in {"label": args.label, "prompt": args.prompt}.items() if v is not None}
     print(json.dumps({"out": str(path), "num_samples": len(x), "sampler": sampler,
-                      "steps": resolve_steps(sampler, steps, schedule.num_steps)}))  # fmt: skip
+                      "steps": resolve_steps(sampler, steps, schedule.num_steps),
+                      **({**asked, "guidance": args.guidance} if asked else {})}))  # fmt: skip
     return 0
+
+
+def _short(value):
+    """Floats to six significant digits for the one-line report; everything else as it is."""
+    return float(f"{value:.6g}") if isinstance(value, float) else value
 
 
 def cmd_evaluate(args) -> int:
@@ -171,10 +200,10 @@ def cmd_evaluate(args) -> int:
 
     result = evaluate_checkpoint(args.checkpoint, args.num_samples, args.sampler, args.steps, args.eta, args.seed,
                                  seeds=args.seeds, batch_size=args.batch_size, device=args.device,
-                                 feature_net=args.features, data_root=args.data_root,
-                                 progress=not args.quiet)  # fmt: skip
+                                 feature_net=args.features, data_root=args.data_root, progress=not args.quiet,
+                                 guidance=args.guidance, prompts=args.prompts)  # fmt: skip
     result.pop("per_seed", None)  # the summary only: one line of JSON
-    print(json.dumps({k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in result.items()}))
+    print(json.dumps({k: [_short(a) for a in v] if isinstance(v, list) else _short(v) for k, v in result.items()}))
     return 0
 
 
@@ -191,6 +220,20 @@ def cmd_params(args) -> int:
     for name, count in counts.items():
         print(f"{name:<{width}}  {count:>12,}")
     return 0
+
+
+def _add_sampling_options(p: argparse.ArgumentParser) -> None:
+    """The options ``sample`` and ``evaluate`` share."""
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--sampler", choices=SAMPLER_CHOICES, help="default: the one the checkpoint recommends")
+    p.add_argument("--steps", type=_positive_int, help="sampler steps (default: the checkpoint's); DDPM uses all T")
+    p.add_argument("--eta", type=_non_negative_float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--guidance", type=_non_negative_float, default=0.0,
+                   help="conditional checkpoints: guidance scale w >= 0 (0: purely conditional)")  # fmt: skip
+    p.add_argument("--batch-size", type=_positive_int, help="sampling batch (default 256 on a CPU, 4096 on a GPU)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=_non_negative_float, default=0.0,
                    help="AdamW decay of weight matrices and kernels (biases and norm gains never decay)")  # fmt: skip
     p.add_argument("--compile", action="store_true", help="torch.compile the network (GPU speed-up; slow to start)")
+    p.add_argument("--condition", choices=["none", "label", "text"], default="none",
+                   help="condition the network on the digit (label) or a caption of it (text)")  # fmt: skip
+    p.add_argument("--cond-drop-prob", type=_probability, default=0.1,
+                   help="drop the condition with this probability (classifier-free guidance)")  # fmt: skip
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     p.add_argument("--out", help="checkpoint path (default runs/<model>.pt)")
     p.add_argument("--checkpoint-every", type=_positive_int, default=500)
@@ -225,32 +272,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="draw samples from a checkpoint")
-    p.add_argument("--checkpoint", required=True)
     p.add_argument("--num-samples", type=_positive_int, required=True)
-    p.add_argument("--sampler", choices=SAMPLER_CHOICES, help="default: the one the checkpoint recommends")
-    p.add_argument("--steps", type=_positive_int, help="sampler steps (default: the checkpoint's); DDPM uses all T")
-    p.add_argument("--eta", type=_non_negative_float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=_positive_int, help="sampling batch (default 256 on a CPU, 4096 on a GPU)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    _add_sampling_options(p)
     p.add_argument("--compile", action="store_true", help="torch.compile the network before sampling")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--label", type=_digit, help="a class-conditional checkpoint: draw this digit (0-9)")
+    which.add_argument("--prompt", help='a text-conditional checkpoint: draw this, e.g. "a handwritten number three"')
     p.add_argument("--out", required=True, help="FILE.npy (uint8 N×28×28) or FILE.png (grid)")
-    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("evaluate", help="score samples of a checkpoint (FID, KID, precision/recall) next to real data")
-    p.add_argument("--checkpoint", required=True)
     p.add_argument("--num-samples", type=_positive_int, default=1000)
-    p.add_argument("--sampler", choices=SAMPLER_CHOICES, help="default: the one the checkpoint recommends")
-    p.add_argument("--steps", type=_positive_int, help="sampler steps (default: the checkpoint's); DDPM uses all T")
-    p.add_argument("--eta", type=_non_negative_float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
+    _add_sampling_options(p)
     p.add_argument("--seeds", type=_seed_list, help="several sampling seeds, e.g. 0,1,2: mean and std over them")
-    p.add_argument("--batch-size", type=_positive_int, help="sampling batch (default 256 on a CPU, 4096 on a GPU)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     p.add_argument("--features", help="feature-network checkpoint (default checkpoints/mnist_features.pt)")
+    p.add_argument("--prompts", choices=["train", "held_out"], help="text checkpoints: the template split (train)")
     p.add_argument("--data-root", help="folder holding MNIST/raw (default $TINYDIFF_DATA)")
-    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("params", help="print the parameter count of every registered model")

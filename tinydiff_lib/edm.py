@@ -40,6 +40,11 @@ def measure_sigma_data(x0: torch.Tensor) -> float:
     return float(x0.double().std())
 
 
+def _call(net: nn.Module, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+    """net(x, t), or net(x, t, cond) for a conditional network (an unconditional one never sees a third argument)."""
+    return net(x, t) if cond is None else net(x, t, cond)
+
+
 def _per_image(sigma: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
     """σ as a (B, 1, …, 1) tensor on x's device and dtype; a float or a 0-dim tensor is repeated B times."""
     sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
@@ -61,7 +66,8 @@ class EDMPrecond(nn.Module):
     levels outside it extrapolate smoothly (the embedding accepts any real t).
     In numbers t_in = 94.3 · (ln σ + 6.21); the training median σ = e^−1.2 sits at t_in ≈ 473.
 
-    ``forward(x, sigma)``: x (B, C, H, W), sigma (B,) or a float -> D (B, C, H, W), in x's dtype.
+    ``forward(x, sigma, cond=None)``: x (B, C, H, W), sigma (B,) or a float -> D (B, C, H, W), in x's dtype;
+    ``cond`` (a conditional network's label or prompt tokens) is passed on to F when given.
     """
 
     def __init__(
@@ -85,10 +91,10 @@ class EDMPrecond(nn.Module):
         """The network's time input t_in = 1000 (c_noise − c_lo) / (c_hi − c_lo), float (B,) (see the class doc)."""
         return 1000 * (c_noise - self.c_noise_lo) / (self.c_noise_hi - self.c_noise_lo)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, cond: torch.Tensor | None = None) -> torch.Tensor:
         sigma = _per_image(sigma, x)  # (B, 1, 1, 1)
         c_skip, c_out, c_in, c_noise = self.coefficients(sigma)
-        F_x = self.net(c_in * x, self.noise_to_t(c_noise.flatten()).float())  # t_in: (B,)
+        F_x = _call(self.net, c_in * x, self.noise_to_t(c_noise.flatten()).float(), cond)  # t_in: (B,)
         return c_skip * x + c_out * F_x.to(x.dtype)
 
     def extra_repr(self) -> str:
@@ -101,18 +107,20 @@ def edm_weight(sigma: torch.Tensor, sigma_data: float) -> torch.Tensor:
 
 
 def edm_loss(
-    denoiser: nn.Module, x0: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor, sigma_data: float | None = None
-) -> torch.Tensor:
+    denoiser: nn.Module, x0: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor, sigma_data: float | None = None,
+    cond: torch.Tensor | None = None,
+) -> torch.Tensor:  # fmt: skip
     """E λ(σ) ‖D(x_0 + σ n; σ) − x_0‖² (EDM Eq. 8 with Table 1's λ), averaged over pixels and batch; a scalar.
 
     ``x0``: (B, C, H, W); ``sigma``: (B,) drawn by the caller (e.g. :meth:`SigmaDistribution.sample`);
     ``noise``: n, like ``x0``. Passing them in lets a distributed loop draw them for the global batch and
-    slice. ``sigma_data`` defaults to ``denoiser.sigma_data``. Since λ = 1/c_out², this is the plain MSE of F
+    slice. ``sigma_data`` defaults to ``denoiser.sigma_data``; ``cond``: the condition of each image, or None.
+    Since λ = 1/c_out², this is the plain MSE of F
     against its unit-variance target (x_0 − c_skip x)/c_out, so it starts near 1 when F = 0.
     """
     sigma_data = denoiser.sigma_data if sigma_data is None else sigma_data
     sigma = _per_image(sigma, x0)  # (B, 1, 1, 1)
-    x0_pred = denoiser(x0 + sigma * noise, sigma.flatten())
+    x0_pred = _call(denoiser, x0 + sigma * noise, sigma.flatten(), cond)
     return (edm_weight(sigma, sigma_data) * (x0_pred.float() - x0.float()) ** 2).mean()
 
 
@@ -168,7 +176,8 @@ class DDPMDenoiser(nn.Module):
     on a grid point it is that integer t, between two it is a float, which the sinusoidal time embedding accepts,
     and it is clamped to [0, T−1] outside the trained range (σ_0 … σ_{T−1} ≈ 0.010 … 157 for the linear schedule).
     ``interpolate=False`` rounds to the nearest index in log σ and passes an int64 t instead (the only choice
-    for a network that cannot take a float t). ``forward(x, sigma)``: x (B, …), sigma (B,) or float -> (B, …).
+    for a network that cannot take a float t). ``forward(x, sigma, cond=None)``: x (B, …), sigma (B,) or float
+    -> (B, …); ``cond`` goes on to a conditional ε-model.
     """
 
     def __init__(self, eps_model: nn.Module, schedule: NoiseSchedule, interpolate: bool = True):
@@ -185,9 +194,9 @@ class DDPMDenoiser(nn.Module):
         t = (hi - 1).float() + w
         return t if self.interpolate else t.round().long()
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, cond: torch.Tensor | None = None) -> torch.Tensor:
         sigma = _per_image(sigma, x)  # (B, 1, 1, 1)
-        eps_pred = self.eps_model(x / (1 + sigma**2).sqrt(), self.sigma_to_t(sigma.flatten()))
+        eps_pred = _call(self.eps_model, x / (1 + sigma**2).sqrt(), self.sigma_to_t(sigma.flatten()), cond)
         return x - sigma * eps_pred.to(x.dtype)
 
 

@@ -12,6 +12,7 @@ Two different spreads appear in the reports, under different names:
   (:func:`tinydiff_lib.metrics.kernel_inception_distance`); the images themselves are held fixed;
 - ``<name>_seed_std``: the sample standard deviation of a metric over several sampling seeds
   (:func:`evaluate_checkpoint` with ``seeds=[...]``): the luck of drawing the samples.
+A conditional checkpoint is sampled with equal numbers per digit; its report adds the classifier's ``accuracy``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from .conditioning import accuracy_over_seeds, requested_accuracy
 from .data import mnist_tensor
 from .errors import UsageError
 from .features import FeatureNet, as_model_input, extract_features, load_feature_net, weights_hash
@@ -160,6 +162,7 @@ FLOOR_METRICS = ("fid", "kid", "kid_std", "precision", "recall", "mean_confidenc
 def evaluate_images(
     images, num_floor: int | None = None, seed: int = 0, k: int = 3, feature_net: FeatureNet | str | None = None,
     device="cpu", kid_subsets: int = 100, kid_subset_size: int = 1000, data_root: str | os.PathLike | None = None,
+    labels: torch.Tensor | None = None,
 ) -> dict:  # fmt: skip
     """Score any images against MNIST-test, next to the real-data floor at ``num_floor`` (default: as many).
 
@@ -168,7 +171,8 @@ def evaluate_images(
     "cuda", "mps") is where a feature network loaded from a path runs; a given :class:`FeatureNet` stays
     where it is. Returns a dict of plain types: fid, kid, kid_std (standard error over KID subsets),
     precision, recall, mean_confidence, class_histogram, the same metrics of the floor as ``<name>_floor``
-    (``kid_floor_std``), num_samples, num_floor, num_reference.
+    (``kid_floor_std``), num_samples, num_floor, num_reference. ``labels`` (N,): the digit each image was asked
+    to show; adds ``accuracy`` and ``accuracy_per_digit`` (:func:`~tinydiff_lib.conditioning.requested_accuracy`).
     """
     net = feature_net if isinstance(feature_net, FeatureNet) else load_feature_net(feature_net, get_device(device))
     x = as_model_input(images)
@@ -178,6 +182,7 @@ def evaluate_images(
     phi, probs = extract_features(net, x)
     options = {"k": k, "kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size, "seed": seed}
     result = score_features(phi, probs, reference, **options)
+    result.update(requested_accuracy(probs, torch.as_tensor(labels)) if labels is not None else {})
     num_floor = len(x) if num_floor is None else num_floor
     floor = real_data_floor(net, num_floor, data_root=data_root, **options)
     result.update({f"{name}_floor".replace("kid_std_floor", "kid_floor_std"): floor[name] for name in FLOOR_METRICS})
@@ -206,6 +211,7 @@ def mean_std_over_seeds(runs: list[dict]) -> dict:
         stderrs = torch.tensor([run[name] for run in runs], dtype=torch.float64)
         result[name] = float(stderrs.pow(2).sum().sqrt() / len(runs))
     result["class_histogram"] = torch.tensor([run["class_histogram"] for run in runs]).sum(0).tolist()
+    result.update(accuracy_over_seeds(runs) if "accuracy" in runs[0] else {})  # a conditional checkpoint
     result["per_seed"] = runs
     return result
 
@@ -214,9 +220,13 @@ def evaluate_checkpoint(
     path: str | os.PathLike, num_samples: int = 1000, sampler: str | None = None, steps: int | None = None,
     eta: float = 0.0, seed: int = 0, seeds: list[int] | None = None, batch_size: int | None = None, device="auto",
     feature_net: FeatureNet | str | None = None, k: int = 3, data_root: str | os.PathLike | None = None,
-    progress: bool = True, bf16: bool = False,
+    progress: bool = True, bf16: bool = False, guidance: float = 0.0, prompts: str | None = None,
 ) -> dict:  # fmt: skip
     """Sample ``num_samples`` images from a denoiser checkpoint and :func:`evaluate_images` them.
+
+    A conditional checkpoint draws sample i as digit i mod 10, guided by ``guidance``; a text one from captions of
+    the template split ``prompts`` ("train" or "held_out"); the report adds ``accuracy`` and ``accuracy_per_digit``
+    on the requested digits, ``condition``, ``guidance`` and, for text, ``prompts``.
 
     ``sampler=None`` uses the sampler (and, unless ``steps`` is given, the steps) the checkpoint recommends.
     ``bf16``: sample under bfloat16 autocast (:func:`~tinydiff_lib.sampling_io.generate`); recorded in the result.
@@ -226,6 +236,7 @@ def evaluate_checkpoint(
     summed over seeds, and every run under ``per_seed``.
     """
     from .checkpoint import load_model
+    from .conditioning import evaluation_condition, evaluation_split, model_condition
     from .sampling_io import generate, resolve_steps, sampling_plan
 
     start = time.perf_counter()
@@ -237,18 +248,23 @@ def evaluate_checkpoint(
     net = feature_net if isinstance(feature_net, FeatureNet) else load_feature_net(feature_net, device)
     model, schedule, ckpt = load_model(path, device=device)
     sampler, steps = sampling_plan(ckpt, sampler, steps)
-    objective = ckpt["config"].get("objective", "ddpm")
+    objective, condition = ckpt["config"].get("objective", "ddpm"), model_condition(model)
+    split = evaluation_split(condition, guidance, prompts)  # "train" / "held_out" for text, else None
     seeds = list(seeds) if seeds else [seed]
     runs = []
     for s in seeds:
+        digits, cond = evaluation_condition(condition, num_samples, split, s)  # (None, {}) when unconditional
         x = generate(model, schedule, num_samples, sampler, steps, eta, s, batch_size=batch_size, progress=progress,
-                     objective=objective, bf16=bf16)  # fmt: skip
-        runs.append(evaluate_images(x, seed=s, k=k, feature_net=net, device=device, data_root=data_root))
+                     objective=objective, bf16=bf16, guidance=guidance, **cond)  # fmt: skip
+        runs.append(evaluate_images(x, seed=s, k=k, feature_net=net, device=device, data_root=data_root,
+                                    labels=digits))  # fmt: skip
     result = runs[0] if len(runs) == 1 else mean_std_over_seeds(runs)
     result.update(
         checkpoint=str(path), model=ckpt["model"]["name"], sampler=sampler,
         steps=resolve_steps(sampler, steps, schedule.num_steps), eta=eta,
         sampling_dtype="bfloat16" if bf16 else "float32",
+        **({"condition": condition, "guidance": guidance} if condition != "none" else {}),
+        **({"prompts": split} if split else {}),
         **({"seed": seeds[0]} if len(seeds) == 1 else {"seeds": seeds}),
         seconds=time.perf_counter() - start,
     )  # fmt: skip

@@ -44,7 +44,7 @@ def final_loss(history: dict, window: int = FINAL_LOSS_WINDOW) -> float:
 #: optional budget keys -> their ``tinydiff train`` option (lists are joined with commas; True is a flag)
 _OPTIONS = {"objective": "--objective", "warmup_steps": "--warmup-steps", "sigma_p_mean": "--sigma-p-mean",
             "sigma_p_std": "--sigma-p-std", "extra_ema": "--extra-ema", "cpu_bf16": "--cpu-bf16",
-            "keep_at": "--keep-at"}  # fmt: skip
+            "keep_at": "--keep-at", "condition": "--condition", "cond_drop_prob": "--cond-drop-prob"}  # fmt: skip
 
 
 def train_command(model: str, out: Path, budget: dict, resume: bool) -> list[str]:

@@ -1,4 +1,8 @@
-"""Generate many samples from a checkpoint in batches, and write them as .npy or .png."""
+"""Generate many samples from a checkpoint in batches, and write them as .npy or .png.
+
+A conditional checkpoint samples given digits (``labels``) or prompts, guided by a scale w
+(:class:`~tinydiff_lib.conditioning.Guided`); every sampler runs through the same wrapper.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .conditioning import guide, sampling_condition
 from .data import to_uint8
 from .edm import DDPMDenoiser, EDMPrecond, karras_sigmas, schedule_sigmas
 from .errors import UsageError
@@ -67,9 +72,13 @@ def sigma_denoiser(model, schedule, objective: str = "ddpm") -> tuple[torch.nn.M
     return DDPMDenoiser(model, schedule), float(sigmas_t[0]), float(sigmas_t[-1])
 
 
-def _sigma_sample(model, schedule, objective: str, sampler: str, num_steps: int, shape, gen) -> torch.Tensor:
-    """x_0 from a σ sampler on Karras ρ = 7 steps: over EDM's range, or over the DDPM schedule's σ_t."""
+def _sigma_sample(model, schedule, objective: str, sampler: str, num_steps: int, shape, gen, cond=None,
+                  guidance: float = 0.0) -> torch.Tensor:  # fmt: skip
+    """x_0 from a σ sampler on Karras ρ = 7 steps: over EDM's range, or over the DDPM schedule's σ_t.
+
+    ``cond`` (B,) or (B, L): guide D(x; σ, c) with scale ``guidance``; None: the unconditional denoiser."""
     denoiser, sigma_min, sigma_max = sigma_denoiser(model, schedule, objective)
+    denoiser = guide(denoiser, cond, guidance)
     sigmas = karras_sigmas(num_steps, sigma_min, sigma_max)  # (N + 1,), ending in 0
     x_T = sample_x_T(shape, sigma_max, generator=gen, device=next(model.parameters()).device)
     loop = ODE_LOOPS[sampler]
@@ -95,6 +104,9 @@ def generate(
     progress: bool = True,
     objective: str = "ddpm",
     bf16: bool = False,
+    labels=None,
+    prompts=None,
+    guidance: float = 0.0,
 ) -> torch.Tensor:
     """``num_samples`` images (N, 1, 28, 28) in [-1, 1] on the CPU, drawn batch by batch from one seeded generator.
 
@@ -106,8 +118,14 @@ def generate(
     per step), so the same seed gives the same samples on the same device; the CPU and a GPU differ.
     ``bf16``: run the network under bfloat16 autocast (about 2x faster on a CPU with bf16 units; the sampler's
     own arithmetic stays float32).
+
+    Conditional models: ``labels`` (a digit, or (N,) digits) or ``prompts`` (a string, or N strings) pick what to
+    draw; ``guidance`` is the classifier-free guidance scale w >= 0 (0: purely conditional; see
+    :class:`~tinydiff_lib.conditioning.Guided`). The noise does not depend on them, so one seed gives the same x_T
+    for every label, prompt and w. Neither given: unconditional samples (the null condition).
     """
     _check_sampler(sampler, objective)
+    conds = sampling_condition(model, num_samples, labels, prompts, guidance)  # (N,), (N, L) or None
     if num_samples < 1:
         raise UsageError(f"--num-samples must be >= 1, got {num_samples}")
     if sampler == "ddpm" and steps not in (None, schedule.num_steps):
@@ -120,13 +138,15 @@ def generate(
     bar = tqdm(total=num_samples, disable=not progress, desc=f"sampling ({sampler})")
     for start in range(0, num_samples, batch_size):
         shape = (min(batch_size, num_samples - start), 1, 28, 28)
+        cond = conds[start : start + shape[0]].to(device) if conds is not None else None  # (b,) or (b, L)
+        eps_model = guide(model, cond, guidance)  # ε̃(x_t, t) = (1 + w) ε(x_t, t, c) − w ε(x_t, t, ∅)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             if sampler in ODE_SAMPLERS:
-                x = _sigma_sample(model, schedule, objective, sampler, num_steps, shape, gen)
+                x = _sigma_sample(model, schedule, objective, sampler, num_steps, shape, gen, cond, guidance)
             elif sampler == "ddpm":
-                x = ddpm_sample(model, schedule, shape, generator=gen)
+                x = ddpm_sample(eps_model, schedule, shape, generator=gen)
             else:
-                x = ddim_sample(model, schedule, shape, num_steps=num_steps, eta=eta, generator=gen)
+                x = ddim_sample(eps_model, schedule, shape, num_steps=num_steps, eta=eta, generator=gen)
         x = x.float()
         out.append(x.cpu())  # one device→host copy per batch
         bar.update(shape[0])

@@ -6,7 +6,8 @@ re-seeded from (seed, k)) are pure functions of the step, so a run killed at any
 the same weights as one that was not, and a run can resume on another device or number of processes.
 On a GPU the step makes no host round trip: the data sit on the GPU, losses are read every
 ``log_every`` steps, and the EMA uses foreach kernels. Under ``torchrun`` the same loop trains with
-``DistributedDataParallel`` (:mod:`tinydiff_lib.distributed`).
+``DistributedDataParallel`` (:mod:`tinydiff_lib.distributed`). A conditional run also sees the labels of its
+rows, or captions of them, dropped with probability ``cond_drop_prob`` (:mod:`tinydiff_lib.conditioning`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 
 from .batching import BatchSource
 from .checkpoint import make_run_file, read_train_state, save_checkpoint
+from .conditioning import ConditionSource, check_model_condition, condition_kwargs, run_labels
 from .distributed import cleanup, local_slice, mean_over_ranks, setup
 from .ema import load_extra_emas, make_ema, make_extra_emas
 from .errors import MissingFileError, TinyDiffError, UsageError
@@ -65,10 +67,14 @@ class TrainConfig:
     cpu_amp: bool = False  # bfloat16 autocast on the CPU too (about 2x faster where the CPU has bf16 units)
     seed: int = 0
     checkpoint_every: int = 500
+    condition: str = "none"  # "label" or "text": what the network is conditioned on (merged into model_kwargs)
+    cond_drop_prob: float = 0.1  # p: the condition is replaced by the null one with probability p (Ho & Salimans)
 
     def __post_init__(self):
         object.__setattr__(self, "extra_ema_decays", tuple(float(d) for d in self.extra_ema_decays))
+        object.__setattr__(self, "model_kwargs", condition_kwargs(self.model_kwargs, self.condition))
         checks = [
+            (0 <= self.cond_drop_prob <= 1, f"cond_drop_prob must be in [0, 1], got {self.cond_drop_prob}"),
             (self.objective in OBJECTIVES, f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}"),  # noqa: E501
             (self.sigma_p_std > 0, f"sigma_p_std must be > 0, got {self.sigma_p_std}"),
             (self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
@@ -138,6 +144,7 @@ def train(
     compile: bool = False,
     log_every: int | None = None,
     keep_at: tuple[int, ...] = (),
+    labels: torch.Tensor | None = None,
 ) -> TrainResult:
     """Train ``config.model`` with ``config.objective`` (DDPM: Ho et al. Algorithm 1; EDM: Karras et al. 2022).
 
@@ -147,14 +154,16 @@ def train(
     call. ``compile``: ``torch.compile`` the network. ``log_every``: read the loss back every this many steps
     (default 1 on the CPU, 25 on a GPU, where each read waits for the GPU). ``keep_at``: steps at which a copy
     of the run file is kept as ``<out stem>.step<k>.pt`` (snapshots of one run, e.g. for a curve against budget).
+    ``labels``: (N,) digits of ``data``, needed by a conditional run (MNIST's own when ``data`` is None).
     """
     world, device = setup(get_device(device))
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, **config.model_kwargs).to(device)
+    check_model_condition(model, config.condition, config.model)
     if data is None:
         from .data import mnist_tensor
 
-        data, _ = mnist_tensor(train=True, root=data_root)
-    torch.manual_seed(config.seed)
-    model = build_model(config.model, **config.model_kwargs).to(device)
+        data, labels = mnist_tensor(train=True, root=data_root)
     channels_last = device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -182,7 +191,8 @@ def train(
         step, wall_before = ckpt["step"], ckpt["wall_time_s"]
 
     rows = local_slice(world, config.batch_size)
-    batches = BatchSource(data, config.batch_size, config.seed, device, rows)
+    batches = BatchSource(data, config.batch_size, config.seed, device, rows, labels=run_labels(config, labels))
+    conditions = ConditionSource.of_run(config, batches, rows, device)  # step -> None, labels or prompt tokens
     net = model
     if world.distributed:
         net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
@@ -243,8 +253,9 @@ def train(
     while step < last_step:
         x0 = batches[step]  # (B_local, C, H, W) on the device
         noise_gen.manual_seed(_noise_seed(config.seed, step))  # t (or σ) and ε of this step
+        cond = conditions(step)  # None, labels (B_local,) or prompt tokens (B_local, L)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss = loss_fn(x0, noise_gen)
+            loss = loss_fn(x0, noise_gen, cond)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)

@@ -1,4 +1,12 @@
-"""FiLMUNet: a residual U-Net (28 → 14 → 7 → 14 → 28) whose blocks are conditioned on t by FiLM."""
+"""FiLMUNet: a residual U-Net (28 → 14 → 7 → 14 → 28) whose blocks are conditioned on t by FiLM.
+
+Optionally also on a condition c, through the same path: emb = TimeMLP(t) + CondEmbed(c) feeds every FiLM. With
+``condition="label"`` c is a digit (B,) int64, embedded by ``nn.Embedding(11, emb_dim)`` whose row 10
+(:data:`NULL_LABEL`) is the learned "no label" entry; with ``condition="text"`` c is the prompt's characters
+(B, L) int64 (:func:`~tinydiff_lib.text.tokenize`), embedded by a :class:`~tinydiff_lib.text.TextEncoder` whose
+empty prompt is its learned null vector. ``cond=None`` means the null condition: the unconditional model that
+conditioning dropout trains alongside (Ho & Salimans 2022).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..text import MAX_PROMPT_LENGTH, PAD, TextEncoder
 from .blocks import AttentionBlock, Downsample, ResBlock, TimeMLP, Upsample, group_norm
 
-__all__ = ["FiLMUNet", "FILM_UNET_PRESETS"]
+__all__ = ["FiLMUNet", "FILM_UNET_PRESETS", "CONDITIONS", "NUM_CLASSES", "NULL_LABEL"]
+
+CONDITIONS = ("none", "label", "text")
+NUM_CLASSES = 10
+NULL_LABEL = NUM_CLASSES  # the row of the label embedding that means "no label"
 
 
 class FiLMUNet(nn.Module):
@@ -20,6 +33,8 @@ class FiLMUNet(nn.Module):
     in the middle. The time MLP is shared by every block. (B, 1, 28, 28), t (B,) -> (B, 1, 28, 28).
     ``time_conditioning``: ``"film"`` (scale and shift), ``"shift"`` (an additive time bias) or ``"none"``
     (the network never sees t): the last two are the ablations of the results page.
+    ``condition``: ``"none"``, ``"label"`` or ``"text"`` (see the module docstring); ``forward(x, t, cond=None)``.
+    An unconditional model has exactly the parameters (and state-dict keys) it had before conditioning existed.
     """
 
     def __init__(
@@ -32,12 +47,19 @@ class FiLMUNet(nn.Module):
         attention: bool = True,
         num_heads: int = 4,
         time_conditioning: str = "film",
+        condition: str = "none",
     ):
         super().__init__()
+        if condition not in CONDITIONS:
+            raise ValueError(f"condition must be one of {CONDITIONS}, got {condition!r}")
         channel_mults = tuple(channel_mults)
         emb_dim = 4 * base_channels
-        self.emb_dim = emb_dim
+        self.emb_dim, self.condition = emb_dim, condition
         self.time_mlp = TimeMLP(base_channels, emb_dim) if time_conditioning != "none" else None
+        if condition == "label":
+            self.label_emb = nn.Embedding(NUM_CLASSES + 1, emb_dim)  # row NULL_LABEL: "no label"
+        elif condition == "text":
+            self.text_encoder = TextEncoder(emb_dim, max_length=MAX_PROMPT_LENGTH)
         film = time_conditioning
         self.stem = nn.Conv2d(in_channels, base_channels, 3, padding=1)
         last = len(channel_mults) - 1
@@ -74,8 +96,25 @@ class FiLMUNet(nn.Module):
         nn.init.zeros_(self.out_conv.weight)  # start by predicting ε = 0
         nn.init.zeros_(self.out_conv.bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def null_condition(self, batch: int, device=None) -> torch.Tensor | None:
+        """The unconditional c for ``batch`` images: labels (B,) all NULL_LABEL, or empty prompts (B, L) all PAD."""
+        if self.condition == "label":
+            return torch.full((batch,), NULL_LABEL, dtype=torch.long, device=device)
+        if self.condition == "text":
+            return torch.full((batch, self.text_encoder.max_length), PAD, dtype=torch.long, device=device)
+        return None
+
+    def embed_condition(self, cond: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+        """CondEmbed(c): (B, 4·base); ``cond=None`` is the null condition."""
+        cond = self.null_condition(len(x), x.device) if cond is None else cond
+        return self.label_emb(cond) if self.condition == "label" else self.text_encoder(cond)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         emb = self.time_mlp(t) if self.time_mlp is not None else x.new_zeros(len(x), self.emb_dim)  # (B, 4·base)
+        if self.condition != "none":
+            emb = emb + self.embed_condition(cond, x)  # the condition joins t on the FiLM path
+        elif cond is not None:
+            raise ValueError("this FiLMUNet is unconditional (condition='none'); call it without cond")
         h = self.stem(x)  # (B, base, 28, 28)
         skips = [h]
         for layer in self.down:  # 28 -> 14 -> 7
@@ -102,4 +141,6 @@ FILM_UNET_PRESETS = {
     "film_unet_shift": dict(_CPU_PRESET, time_conditioning="shift"),  # ablation: additive time bias only
     "film_unet_no_time": dict(_CPU_PRESET, time_conditioning="none"),  # ablation: no time input
     "film_unet_base64": dict(_CPU_PRESET, base_channels=64, dropout=0.1),
+    "film_unet_class": dict(_CPU_PRESET, condition="label"),  # class-conditional (issue 12)
+    "film_unet_text": dict(_CPU_PRESET, condition="text"),  # prompt-conditional, tiny text encoder
 }
