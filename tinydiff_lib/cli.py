@@ -5,12 +5,15 @@ The contract (relied on by the notebooks, the scripts and users' own code):
 * ``train --model NAME [--objective ddpm|edm] [--steps N] [--batch-size B] [--lr LR]
   [--schedule linear|cosine|sigmoid] [--seed S] [--ema-decay D] [--weight-decay W]
   [--device auto|cpu|cuda|mps] [--compile] [--out PATH] [--checkpoint-every K] [--resume]
-  [--condition none|label|text] [--cond-drop-prob P]``: ``--steps``
+  [--condition none|label|text] [--cond-drop-prob P] [--warmup-steps W] [--sigma-p-mean M --sigma-p-std S]
+  [--extra-ema D1,D2] [--cpu-bf16] [--keep-at K1,K2]``: ``--steps``
   is the total number of optimiser steps; a run file is written (atomically) to ``--out`` every K steps and
   at the end; ``--resume`` continues it up to the same
   N with the same weights as an uninterrupted run (bit for bit on the CPU). Under
   ``torchrun --nproc_per_node P -m tinydiff_lib train ...`` each of P processes trains on B / P rows of
   the same global batch (DistributedDataParallel); rank 0 writes the run file.
+  ``--cpu-bf16`` trains under bfloat16 autocast on the CPU too; ``--extra-ema`` keeps more EMAs of the run
+  (``export_checkpoint(..., ema=D)``); ``--keep-at`` keeps copies ``<out>.step<K>.pt`` at those steps.
   Prints one JSON line: checkpoint, model, step, final_loss, wall_time_s, images_per_s.
 * ``sample --checkpoint PATH --num-samples N [--sampler ddpm|ddim|euler|heun|dpmpp_2m|stochastic]
   [--steps K] [--eta E] [--seed S] [--compile] [--label D | --prompt TEXT] [--guidance W]
