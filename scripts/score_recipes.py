@@ -15,7 +15,6 @@ under a lock, so several can share the plan.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import sys
 import time
@@ -31,6 +30,9 @@ from tinydiff_lib.experiments import RECIPE_BUDGET, RECIPES, final_loss  # noqa:
 from tinydiff_lib.ode_samplers import ODE_SAMPLERS, network_passes  # noqa: E402
 from tinydiff_lib.sampling_io import generate, save_samples  # noqa: E402
 
+sys.path.insert(0, str(REPO / "scripts"))
+from row_file import RowFile  # noqa: E402
+
 OUT = REPO / "results" / "recipes.json"
 GRIDS = REPO / "results" / "recipes"
 SCORES = ("fid", "fid_floor", "precision", "precision_floor", "recall", "recall_floor", "kid", "kid_floor",
@@ -42,12 +44,15 @@ REFERENCE = ("heun", 25)  # 49 passes: the long reference sampler of every run
 N_CHOOSE, N_FULL = 2_000, 10_000
 
 
-def passes(sampler: str, steps: int) -> int:
-    return network_passes(sampler, steps) if sampler in ODE_SAMPLERS else steps
-
-
 def key(row: dict) -> tuple:
     return row["run"], row["step"], row["weights"], row["sampler"], row["steps"], row["n"], row.get("bf16", True)
+
+
+STUDY = RowFile(OUT, key, {"budget": RECIPE_BUDGET})
+
+
+def passes(sampler: str, steps: int) -> int:
+    return network_passes(sampler, steps) if sampler in ODE_SAMPLERS else steps
 
 
 def best_short(run: str, rows: list[dict]) -> tuple[str, int] | None:
@@ -136,44 +141,8 @@ def score(row: dict, path: Path) -> dict:
     return out
 
 
-def _locked(update):
-    """Run ``update(results, claims)`` under the lock of the results file and write both back."""
-    OUT.parent.mkdir(exist_ok=True)
-    claims_file = OUT.with_suffix(".claims")
-    with open(OUT.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        results = json.loads(OUT.read_text()) if OUT.exists() else {"budget": RECIPE_BUDGET, "rows": []}
-        claims = json.loads(claims_file.read_text()) if claims_file.exists() else []
-        value = update(results, claims)
-        for path, data in ((OUT, results), (claims_file, claims)):
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data, indent=2) + "\n")
-            tmp.replace(path)
-    return value
-
-
-def claim_next(passes_for: str | None) -> dict | None:
-    """The first planned row neither scored nor claimed by another worker whose weights exist; now claimed."""
-
-    def update(results, claims):
-        done = {key(r) for r in results["rows"]} | {tuple(c) for c in claims}
-        for row in plan(results["rows"], passes_for):
-            if key(row) not in done and weights_file(row["run"], row["step"], row["weights"]) is not None:
-                claims.append(list(key(row)))
-                return row
-        return None
-
-    return _locked(update)
-
-
 def add(row: dict) -> None:
-    """Append a scored row to the results file and release its claim."""
-
-    def update(results, claims):
-        results["rows"] = [r for r in results["rows"] if key(r) != key(row)] + [row]
-        claims[:] = [c for c in claims if tuple(c) != key(row)]
-
-    _locked(update)
+    STUDY.add(row)
     print(json.dumps({k: row[k] for k in ("run", "step", "weights", "sampler", "steps", "n", "fid", "fid_floor",
                                           "precision")}), flush=True)  # fmt: skip
 
@@ -186,15 +155,19 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     if args.release:
-        _locked(lambda results, claims: claims.clear())
+        STUDY.release()
         return 0
     if args.list:
-        rows = json.loads(OUT.read_text())["rows"] if OUT.exists() else []
+        rows = STUDY.rows()
         done = {key(r) for r in rows}
         for row in plan(rows, args.passes_for):
             print(("done " if key(row) in done else "todo ") + json.dumps(row))
         return 0
-    while (row := claim_next(args.passes_for)) is not None:
+
+    def ready(row: dict) -> bool:
+        return weights_file(row["run"], row["step"], row["weights"]) is not None
+
+    while (row := STUDY.claim_next(lambda rows: plan(rows, args.passes_for), ready)) is not None:
         add(score(row, weights_file(row["run"], row["step"], row["weights"])))
     print("nothing left to score now (runs still training are scored when they finish)", flush=True)
     return 0

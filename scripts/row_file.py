@@ -1,0 +1,62 @@
+"""A results file of rows that several one-thread workers fill: claim the next row, score it, add it.
+
+``results/<study>.json`` holds ``{"rows": [...], ...}``; ``<study>.claims`` the keys of rows a worker is
+scoring now. Both are read and written under ``<study>.lock`` (fcntl), each replaced atomically, so an
+interrupted study resumes where it stopped (``release()`` forgets the claims of stopped workers).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+
+class RowFile:
+    """Rows of one study; ``key(row)`` says when two rows measure the same thing (tuple of plain values)."""
+
+    def __init__(self, path: Path, key: Callable[[dict], tuple], header: dict):
+        self.path, self.key, self.header = Path(path), key, header
+
+    def _locked(self, update):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        claims_file = self.path.with_suffix(".claims")
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            results = json.loads(self.path.read_text()) if self.path.exists() else {**self.header, "rows": []}
+            claims = json.loads(claims_file.read_text()) if claims_file.exists() else []
+            value = update(results, claims)
+            for path, data in ((self.path, results), (claims_file, claims)):
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(data, indent=2) + "\n")
+                tmp.replace(path)
+        return value
+
+    def rows(self) -> list[dict]:
+        return json.loads(self.path.read_text())["rows"] if self.path.exists() else []
+
+    def claim_next(self, plan: Callable[[list[dict]], Iterable[dict]], ready: Callable[[dict], bool]) -> dict | None:
+        """The first row of ``plan(rows so far)`` that is neither scored nor claimed and is ``ready``; now claimed."""
+
+        def update(results, claims):
+            done = {self.key(r) for r in results["rows"]} | {tuple(c) for c in claims}
+            for row in plan(results["rows"]):
+                if self.key(row) not in done and ready(row):
+                    claims.append(list(self.key(row)))
+                    return row
+            return None
+
+        return self._locked(update)
+
+    def add(self, row: dict) -> None:
+        """Store a scored row (replacing one with the same key) and release its claim."""
+
+        def update(results, claims):
+            results["rows"] = [r for r in results["rows"] if self.key(r) != self.key(row)] + [row]
+            claims[:] = [c for c in claims if tuple(c) != self.key(row)]
+
+        self._locked(update)
+
+    def release(self) -> None:
+        self._locked(lambda results, claims: claims.clear())
