@@ -1,0 +1,104 @@
+"""The guidance sweep of the conditional checkpoints into results/guidance.json, resumably.
+
+    OMP_NUM_THREADS=1 python scripts/guidance_sweep.py &     # a worker (start two: one thread each)
+    python scripts/guidance_sweep.py --list                  # the plan as far as it is known, and what is done
+
+The class-conditional checkpoint is scored at every guidance scale w of SWEEP (n = 10,000: 1,000 per digit,
+the project's classifier's accuracy on the requested digit, FID / precision / recall over all classes next
+to the real-data floor); the chosen w (:func:`chosen_guidance`) is the one with the lowest FID among those
+whose accuracy reaches ACCURACY_TARGET (the most accurate one if none does). The text checkpoint is then
+scored at w = 0 and at the chosen w on captions from the training phrasings and from the held-out ones.
+The checkpoint's recommended sampler is used throughout, under bfloat16 autocast (as the recipe study).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from row_file import RowFile  # noqa: E402
+
+import tinydiff_lib as td  # noqa: E402
+
+OUT = REPO / "results" / "guidance.json"
+SWEEP = [0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0]
+N = 10_000
+ACCURACY_TARGET = 0.98
+CLASS, TEXT = "film_unet_class", "film_unet_text"
+SCORES = ("fid", "fid_floor", "precision", "precision_floor", "recall", "recall_floor", "accuracy",
+          "accuracy_per_digit", "num_samples", "sampler", "steps", "sampling_dtype")  # fmt: skip
+
+
+def key(row: dict) -> tuple:
+    return row["checkpoint"], row["guidance"], row["prompts"], row["n"]
+
+
+STUDY = RowFile(OUT, key, {"sweep": SWEEP, "accuracy_target": ACCURACY_TARGET})
+
+
+def chosen_guidance(rows: list[dict]) -> float | None:
+    """The sweep's choice: lowest FID among the w whose accuracy reaches the target (None until all are scored)."""
+    sweep = {r["guidance"]: r for r in rows if r["checkpoint"] == CLASS and r["n"] == N}
+    if not all(w in sweep for w in SWEEP):
+        return None
+    good = [r for r in sweep.values() if r["accuracy"] >= ACCURACY_TARGET]
+    return (
+        min(good, key=lambda r: r["fid"])["guidance"]
+        if good
+        else max(sweep.values(), key=lambda r: r["accuracy"])["guidance"]
+    )  # noqa: E501
+
+
+def plan(rows: list[dict]) -> list[dict]:
+    out = [dict(checkpoint=CLASS, guidance=w, prompts=None, n=N) for w in SWEEP]
+    w = chosen_guidance(rows)
+    for guidance in [0.0] + ([w] if w not in (None, 0.0) else []):
+        out += [dict(checkpoint=TEXT, guidance=guidance, prompts=split, n=N) for split in ("train", "held_out")]
+    return out
+
+
+def score(row: dict) -> dict:
+    start = time.perf_counter()
+    m = td.evaluate_checkpoint(REPO / "checkpoints" / f"{row['checkpoint']}.pt", num_samples=row["n"],
+                               guidance=row["guidance"], prompts=row["prompts"], seed=0, progress=False,
+                               bf16=True)  # fmt: skip
+    return {**row, **{k: m[k] for k in SCORES}, "eval_s": round(time.perf_counter() - start, 1)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--list", action="store_true", help="print the plan as far as it is known, and what is done")
+    p.add_argument("--release", action="store_true", help="forget the claims of workers that were stopped")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.release:
+        STUDY.release()
+        return 0
+    if args.list:
+        done = {key(r) for r in STUDY.rows()}
+        for row in plan(STUDY.rows()):
+            print(("done " if key(row) in done else "todo ") + json.dumps(row))
+        return 0
+
+    def ready(row: dict) -> bool:
+        return (REPO / "checkpoints" / f"{row['checkpoint']}.pt").exists()
+
+    while (row := STUDY.claim_next(plan, ready)) is not None:
+        scored = score(row)
+        STUDY.add(scored)
+        print(json.dumps({k: scored[k] for k in ("checkpoint", "guidance", "prompts", "fid", "accuracy")}), flush=True)
+    print("nothing left to score now (a checkpoint not shipped yet is scored once it is)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
