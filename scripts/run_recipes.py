@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 python scripts/run_recipes.py --runs recipe_ddpm      # one of two jobs on 2 cores
     python scripts/run_recipes.py --runs recipe_ddpm,recipe_edm_high        # one after the other
+    OMP_NUM_THREADS=1 python scripts/run_recipes.py --runs recipe_edm_high_long   # the long run (LONG_RUNS)
 
 Each run is the ``tinydiff train`` command of its budget (see ``train_command``); a finished run is skipped
 and a half-finished one resumes. Scoring is scripts/score_recipes.py.
@@ -16,19 +17,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tinydiff_lib.experiments import RECIPES, train_run  # noqa: E402
+from tinydiff_lib.experiments import LONG_RUNS, RECIPES, train_run  # noqa: E402
+
+ALL = {**RECIPES, **LONG_RUNS}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", default=",".join(RECIPES), help=f"comma-separated, from: {', '.join(RECIPES)}")
+    p.add_argument("--runs", default=",".join(RECIPES), help=f"comma-separated, from: {', '.join(ALL)}")
     args = p.parse_args(argv)
     names = args.runs.split(",")
-    unknown = [n for n in names if n not in RECIPES]
+    unknown = [n for n in names if n not in ALL]
     if unknown:
-        p.error(f"unknown run {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
+        p.error(f"unknown run {', '.join(unknown)}; choose from {', '.join(ALL)}")
     for name in names:
-        model, budget = RECIPES[name]
+        model, budget = ALL[name]
         train_run(name, model, budget, REPO / "runs")
     return 0
 

@@ -39,7 +39,10 @@ SCORES = ("fid", "fid_floor", "precision", "precision_floor", "recall", "recall_
           "mean_confidence", "class_histogram", "num_samples", "sampling_dtype")  # fmt: skip
 
 #: about 20 network passes per image, by objective (the study's "short" samplers)
-SHORT = {"ddpm": [("ddim", 20), ("heun", 10), ("dpmpp_2m", 20)], "edm": [("heun", 10), ("dpmpp_2m", 20), ("euler", 20)]}
+SHORT = {
+    "ddpm": [("ddim", 20), ("heun", 10), ("dpmpp_2m", 20)],
+    "edm": [("heun", 10), ("dpmpp_2m", 20), ("euler", 20), ("stochastic", 10)],
+}
 REFERENCE = ("heun", 25)  # 49 passes: the long reference sampler of every run
 N_CHOOSE, N_FULL = 2_000, 10_000
 

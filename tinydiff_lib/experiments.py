@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = [
     "LADDER", "BUDGET", "RUNS", "CARD_EVAL", "FINAL_LOSS_WINDOW", "ABLATIONS", "ABLATION_EVAL", "final_loss",
-    "train_command", "train_run", "RECIPE_BUDGET", "RECIPES",
+    "train_command", "train_run", "RECIPE_BUDGET", "RECIPES", "LONG_RUNS",
 ]  # fmt: skip
 
 #: the ladder, in the order the book climbs it
@@ -96,6 +96,16 @@ RECIPES = {
     "recipe_ddpm": ("film_unet", dict(RECIPE_BUDGET, objective="ddpm")),  # ε-prediction, cosine ᾱ
     "recipe_edm_high": ("film_unet", dict(RECIPE_BUDGET, objective="edm", sigma_p_mean=0.0, sigma_p_std=1.2)),
     "recipe_edm": ("film_unet", dict(RECIPE_BUDGET, objective="edm", sigma_p_mean=-1.2, sigma_p_std=1.2)),
+}
+
+#: the long run of the study's better objective (EDM, high-noise σ): 45,000 steps × 64 images, about 120 min of a
+#: quiet 2-core machine at 403 images/s, with snapshots at about 15, 30 and 60 of those minutes; the candidate for
+#: the next ``film_unet_best`` (scored by score_recipes once it has finished)
+LONG_RUNS = {
+    "recipe_edm_high_long": (
+        "film_unet",
+        dict(RECIPES["recipe_edm_high"][1], steps=45_000, keep_at=(5_670, 11_340, 22_680)),
+    ),  # fmt: skip
 }
 
 #: how the ablations are scored (smaller than the cards' n, to fit a session; the floor is at the same n)
