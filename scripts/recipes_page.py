@@ -14,6 +14,20 @@ FIGURE = REPO / "book" / "figures" / "fid_vs_passes.png"
 PY = ".venv/bin/python"
 
 
+SPEED = REPO / "results" / "cpu_speed_bf16.json"
+
+
+def _quiet_minutes(images: int) -> str:
+    """'; at N images/s ... that is M min ...' from the measured bf16 training speed of film_unet, if any."""
+    speed = json.loads(SPEED.read_text()) if SPEED.exists() else None
+    rows = [r for r in (speed or {}).get("rows", []) if (r["model"], r["variant"]) == ("film_unet", "bf16")]
+    if not rows:
+        return ""
+    rate = rows[0]["train"]
+    return (f"; at the {rate:.0f} training images/s measured for one quiet job on both cores (`{speed['command']}`)"
+            f" that is {images / rate / 60:.0f} min of this 2-core machine")  # fmt: skip
+
+
 def _training(budget: dict) -> str:
     if budget["objective"] == "ddpm":
         return f"DDPM ε, uniform t, {budget['schedule']} ᾱ"
@@ -58,7 +72,9 @@ def recipe_section() -> str:
     out = [f"Every run: the `film_unet` CPU preset, {final:,} steps × {RECIPE_BUDGET['batch_size']} images "
            f"({final * RECIPE_BUDGET['batch_size']:,} images), AdamW lr {RECIPE_BUDGET['lr']:g} with "
            f"{RECIPE_BUDGET['warmup_steps']} warm-up steps and cosine decay, EMA {RECIPE_BUDGET['ema_decay']}, "
-           "bfloat16 autocast on the CPU, seed 0. Sampling under bfloat16 autocast, seed 0.", "",
+           f"bfloat16 autocast on the CPU, seed 0{_quiet_minutes(final * RECIPE_BUDGET['batch_size'])}. The train "
+           "times below are wall times of two such runs side by side, one thread each, on a machine shared with "
+           "other work. Sampling under bfloat16 autocast, seed 0.", "",
            "| run | training | sampler (passes) | FID (× floor) | precision | recall | train time |",
            "|---|---|---|---:|---:|---:|---:|"]  # fmt: skip
     for run, (_, budget) in RECIPES.items():
@@ -76,20 +92,23 @@ def recipe_section() -> str:
             "reference sampler, Heun with 25 steps, shows what more passes would buy)."]  # fmt: skip
     out += [
         "",
-        f"**Which sampler at about 20 passes** (n = {n_choose:,}; floor: {_floor(rows, n_choose)}):",
+        f"**Which sampler at about 20 passes**, and the reference (n = {n_choose:,}; floor: {_floor(rows, n_choose)}):",
         "",
         "| run | sampler (passes) | FID (× floor) | precision | recall |",
         "|---|---|---:|---:|---:|",
     ]
     for r in rows:
-        if (r["step"], r["weights"], r["n"], r["bf16"]) == (final, "ema0.999", n_choose, True) and r["passes"] <= 20:
+        short_or_ref = r["passes"] <= 20 or (r["sampler"], r["steps"]) == ("heun", 25)
+        if (r["step"], r["weights"], r["n"], r["bf16"]) == (final, "ema0.999", n_choose, True) and short_or_ref:
             out.append(f"| `{r['run']}` | {r['sampler']}-{r['steps']} ({r['passes']}) | {_score(r)} |")
     out += [
         "",
-        f"**EMA length** (the same runs; n = {n_choose:,}, each run's best short sampler):",
+        f"**EMA length** (the same runs; n = {n_choose:,}, each run's best short sampler). After n updates the "
+        "library's EMA uses the decay min(d, (1 + n)/(10 + n)) (`tinydiff_lib/ema.py`); the last column is the "
+        "decay in force at the run's last step, so decays above it cannot be told apart in a run this short:",
         "",
-        "| run | weights | FID (× floor) | precision | recall |",
-        "|---|---|---:|---:|---:|",
+        "| run | weights | FID (× floor) | precision | recall | decay at the last step |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for run in RECIPES:
         best = _short(rows, run, final, n_choose)
@@ -97,7 +116,8 @@ def recipe_section() -> str:
             r = best and _find(rows, run=run, step=final, weights=weights, sampler=best["sampler"],
                                steps=best["steps"], n=n_choose, bf16=True)  # fmt: skip
             if r:
-                out.append(f"| `{run}` | {weights.replace('ema', 'EMA ')} | {_score(r)} |")
+                decay = "–" if weights == "raw" else f"{min(float(weights[3:]), (1 + final) / (10 + final)):.5f}"
+                out.append(f"| `{run}` | {weights.replace('ema', 'EMA ')} | {_score(r)} | {decay} |")
     out += ["", f"**Budget** (snapshots of the same runs, so the learning rate had not decayed yet at the earlier "
             f"ones; n = {n_choose:,}):", "",
             "| run | steps | images | train time | FID (× floor) | precision | recall |",
