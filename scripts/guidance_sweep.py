@@ -84,9 +84,7 @@ def main(argv=None) -> int:
         STUDY.release()
         return 0
     if args.list:
-        done = {key(r) for r in STUDY.rows()}
-        for row in plan(STUDY.rows()):
-            print(("done " if key(row) in done else "todo ") + json.dumps(row))
+        STUDY.print_plan(plan)
         return 0
 
     def ready(row: dict) -> bool:

@@ -60,3 +60,10 @@ class RowFile:
 
     def release(self) -> None:
         self._locked(lambda results, claims: claims.clear())
+
+    def print_plan(self, plan: Callable[[list[dict]], Iterable[dict]]) -> None:
+        """One line per planned row: ``done`` or ``todo`` and the row (the scripts' ``--list``)."""
+        rows = self.rows()
+        done = {self.key(r) for r in rows}
+        for row in plan(rows):
+            print(("done " if self.key(row) in done else "todo ") + json.dumps(row))

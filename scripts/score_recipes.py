@@ -161,10 +161,7 @@ def main(argv=None) -> int:
         STUDY.release()
         return 0
     if args.list:
-        rows = STUDY.rows()
-        done = {key(r) for r in rows}
-        for row in plan(rows, args.passes_for):
-            print(("done " if key(row) in done else "todo ") + json.dumps(row))
+        STUDY.print_plan(lambda rows: plan(rows, args.passes_for))
         return 0
 
     def ready(row: dict) -> bool:
