@@ -122,10 +122,10 @@ checkpoints: $(STAMP)
 	$(BIN)/python scripts/make_checkpoints.py
 	$(BIN)/python scripts/render_results.py
 
-# The best FiLM U-Net's sampler / EMA / dtype study and the library U-Net comparison (after `make
-# checkpoints`; about an hour on 2 cores). diffusers is installed here only: nothing else needs it.
+# The library U-Net comparison (after `make checkpoints`; about an hour on 2 cores). diffusers is installed
+# here only: nothing else needs it. The recipe study and the guidance sweep have their own scripts
+# (scripts/run_recipes.py + score_recipes.py, scripts/guidance_sweep.py; see README), run as one-thread workers.
 studies: $(STAMP)
-	$(BIN)/python scripts/study_sampling.py
 	$(BIN)/pip install -c constraints.txt -e ".[benchmark]"
 	$(BIN)/python scripts/compare_diffusers.py
 	$(BIN)/python scripts/render_results.py

@@ -30,7 +30,7 @@ from row_file import RowFile  # noqa: E402
 import tinydiff_lib as td  # noqa: E402
 
 OUT = REPO / "results" / "guidance.json"
-SWEEP = [0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0]
+SWEEP = [0.0, 1.0, 2.0, 3.0, 4.0, 6.0]
 N = 10_000
 ACCURACY_TARGET = 0.98
 CLASS, TEXT = "film_unet_class", "film_unet_text"
@@ -67,11 +67,12 @@ def plan(rows: list[dict]) -> list[dict]:
 
 
 def score(row: dict) -> dict:
-    start = time.perf_counter()
-    m = td.evaluate_checkpoint(REPO / "checkpoints" / f"{row['checkpoint']}.pt", num_samples=row["n"],
+    start, path = time.perf_counter(), REPO / "checkpoints" / f"{row['checkpoint']}.pt"
+    m = td.evaluate_checkpoint(path, num_samples=row["n"],
                                guidance=row["guidance"], prompts=row["prompts"], seed=0, progress=False,
                                bf16=True)  # fmt: skip
-    return {**row, **{k: m[k] for k in SCORES}, "eval_s": round(time.perf_counter() - start, 1)}
+    return {**row, **{k: m[k] for k in SCORES}, "eval_s": round(time.perf_counter() - start, 1),
+            "checkpoint_sha256": td.file_sha256(path)}  # fmt: skip
 
 
 def main(argv=None) -> int:

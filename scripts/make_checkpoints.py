@@ -7,8 +7,12 @@
 Each checkpoint trains into ``runs/<name>.pt`` (resumable, git-ignored) with ``python -m tinydiff_lib train``;
 when it reaches its budget, its sampling weights (EMA) are exported to ``checkpoints/<name>.pt`` and scored
 with :func:`tinydiff_lib.evaluate_checkpoint` at n = 10,000 next to the real-data floor at the same n;
-``checkpoints/<name>.json`` is its card. Every rung of the ladder gets the same BUDGET; ``film_unet_best`` is
-the FiLM U-Net (CPU preset) trained longer, the one the later notebooks sample from.
+``checkpoints/<name>.json`` is its card. Every rung of the ladder gets the same BUDGET and is scored with
+DDIM-20; ``film_unet_best`` is the FiLM U-Net (CPU preset) trained with the recipe study's winner (EDM,
+high-noise σ; the run ``recipe_edm_high`` of scripts/run_recipes.py), scored with the sampler it recommends.
+The conditional checkpoints ``film_unet_class`` / ``film_unet_text`` take their card's scores from the guidance
+sweep (scripts/guidance_sweep.py, results/guidance.json) at its chosen guidance scale, for the same file: run
+the sweep after training them, then this script again to write their cards.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ sys.path.insert(0, str(REPO))
 
 import tinydiff_lib as td  # noqa: E402
 from tinydiff_lib.experiments import CARD_EVAL, RUNS, final_loss, train_run  # noqa: E402
+
+SWEEP = REPO / "results" / "guidance.json"
 
 
 def card(run: Path, shipped: Path, metrics: dict | None) -> dict:
@@ -49,12 +55,41 @@ def card(run: Path, shipped: Path, metrics: dict | None) -> dict:
     }
 
 
+def sweep_metrics(shipped: Path) -> dict | None:
+    """The guidance sweep's rows for this very file (by its SHA-256) at the sweep's chosen w, or None."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from guidance_sweep import chosen_guidance
+
+    rows = json.loads(SWEEP.read_text())["rows"] if SWEEP.exists() else []
+    w, sha = chosen_guidance(rows), td.file_sha256(shipped)
+    mine = [r for r in rows if r.get("checkpoint_sha256") == sha and r["guidance"] == w]
+    if w is None or not mine:
+        print(f"[{shipped.stem}] no guidance-sweep scores for this file yet: run scripts/guidance_sweep.py, "
+              "then this script again", flush=True)  # fmt: skip
+        return None
+    return {"guidance": w, **({r["prompts"]: r for r in mine} if mine[0]["prompts"] else mine[0])}
+
+
+def card_metrics(shipped: Path, budget: dict, args) -> dict:
+    """Scores for the card: the sweep's (conditional), else a fresh evaluation at n = --num-samples."""
+    if budget.get("condition", "none") != "none":
+        return sweep_metrics(shipped)
+    edm = budget.get("objective") == "edm"  # σ-view checkpoints: the sampler they recommend
+    metrics = td.evaluate_checkpoint(
+        shipped, num_samples=args.num_samples, sampler=None if edm else args.sampler,
+        steps=None if edm else args.sampling_steps, seed=CARD_EVAL["seed"], progress=False,
+        bf16=budget.get("cpu_bf16", False),
+    )  # fmt: skip
+    metrics.pop("checkpoint", None)
+    return metrics
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default=",".join(RUNS), help=f"comma-separated, from: {', '.join(RUNS)}")
     p.add_argument("--num-samples", type=int, default=CARD_EVAL["num_samples"], help="samples scored per checkpoint")
-    p.add_argument("--sampler", default=CARD_EVAL["sampler"])
-    p.add_argument("--sampling-steps", type=int, default=CARD_EVAL["steps"])
+    p.add_argument("--sampler", default=CARD_EVAL["sampler"], help="the ladder's (DDPM) cards")
+    p.add_argument("--sampling-steps", type=int, default=CARD_EVAL["steps"], help="the ladder's (DDPM) cards")
     p.add_argument("--skip-eval", action="store_true")
     args = p.parse_args(argv)
     names = args.models.split(",")
@@ -65,16 +100,10 @@ def main(argv=None) -> int:
         model, budget = RUNS[name]
         run = train_run(name, model, budget, REPO / "runs")
         shipped = td.export_checkpoint(run, REPO / "checkpoints" / f"{name}.pt")
-        metrics = None
-        if not args.skip_eval:
-            metrics = td.evaluate_checkpoint(
-                shipped, num_samples=args.num_samples, sampler=args.sampler, steps=args.sampling_steps,
-                seed=CARD_EVAL["seed"], progress=False,
-            )  # fmt: skip
-            metrics.pop("checkpoint", None)
+        metrics = None if args.skip_eval else card_metrics(shipped, budget, args)
         info = card(run, shipped, metrics)
         (REPO / "checkpoints" / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")
-        print(json.dumps({"checkpoint": name, "fid": metrics and metrics["fid"], "file": str(shipped)}), flush=True)
+        print(json.dumps({"checkpoint": name, "fid": metrics and metrics.get("fid"), "file": str(shipped)}), flush=True)
     return 0
 
 

@@ -4,7 +4,7 @@
     .venv/bin/python scripts/render_results.py --check  # exits 1 when the page is out of date with the cards
 
 Every number is read from a file a script wrote: checkpoints/<name>.json (scripts/make_checkpoints.py),
-results/film_unet_best_study.json (scripts/study_sampling.py), results/library_unet.json
+results/library_unet.json
 (scripts/compare_diffusers.py), results/ablations.json (scripts/run_ablations.py).
 """
 
@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
+from guidance_page import guidance_section  # noqa: E402
 from recipes_page import recipe_section  # noqa: E402
 
 from tinydiff_lib.experiments import ABLATIONS, BUDGET, LADDER  # noqa: E402
@@ -108,74 +109,60 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+SAMPLER_NAMES = {"ddpm": "DDPM", "ddim": "DDIM", "euler": "Euler", "heun": "Heun", "dpmpp_2m": "DPM-Solver++(2M)",
+                 "stochastic": "EDM's stochastic sampler"}  # fmt: skip
+#: the 64-sample grid of the results page: the command that draws it, and where it goes
+GRID = REPO / "book" / "figures" / f"{BEST}_64.png"
+GRID_COMMAND = (f"{PY} -m tinydiff_lib sample --checkpoint checkpoints/{BEST}.pt --num-samples 64 --seed 0 "
+                f"--quiet --out book/figures/{GRID.name}")  # fmt: skip
+
+
+def _recipe(t: dict) -> str:
+    """The training recipe of a card, in words."""
+    objective = t.get("objective", "ddpm")
+    if objective == "edm":
+        what = f"the σ view (EDM), ln σ ~ N({t['sigma_p_mean']:g}, {t['sigma_p_std']:g}²)"
+    else:
+        what = f"DDPM ε-prediction, {t['schedule']} ᾱ schedule"
+    return (f"{what}; {t['steps']:,} steps × {t['batch_size']} images, AdamW lr {t['lr']:g} with "
+            f"{t.get('warmup_steps', 0)} warm-up steps and {t['lr_schedule']} decay, EMA {t['ema_decay']}"
+            f"{', bfloat16 autocast' if t.get('cpu_amp') else ''}")  # fmt: skip
+
+
 def best_section() -> str:
-    card = _json(REPO / "checkpoints" / f"{BEST}.json")
+    cards = {name: _json(REPO / "checkpoints" / f"{name}.json") for name in (BEST, "film_unet_ddpm")}
+    card = cards[BEST]
     if not card or not card.get("metrics"):
         return f"No card yet: run `{PY} scripts/make_checkpoints.py --models {BEST}`."
     m = card["metrics"]
     ratio = m["fid"] / m["fid_floor"]
+    rows = [*CARD_HEAD] + [_card_row(name, c) for name, c in cards.items() if c and c.get("metrics")] + [""]
+    for name, c in cards.items():
+        if c and c.get("metrics"):
+            cm = c["metrics"]
+            dtype = cm.get("sampling_dtype", "float32")
+            rows.append(f"- `{name}`: {_recipe(c['training'])}; made by `{_venv(c['made_by'])}` on "
+                        f"{c['device']}. Scored with {SAMPLER_NAMES[cm['sampler']]}, {cm['steps']} steps "
+                        f"({dtype}), {cm['num_samples']:,} samples, seed {cm.get('seed', 0)}; the floor is "
+                        f"{cm['num_floor']:,} real MNIST-train images.")  # fmt: skip
+    rows += ["", f"`{BEST}`: FID is {ratio:.1f}× the floor (target ≤ {FID_TARGET:g}×: "
+             f"{_verdict(ratio <= FID_TARGET)}; aim {FID_AIM:g}×); precision {m['precision']:.3f} (target ≥ "
+             f"{PRECISION_TARGET}: {_verdict(m['precision'] >= PRECISION_TARGET)}, real digits "
+             f"{m['precision_floor']:.3f}), recall {m['recall']:.3f}."]  # fmt: skip
     t = card["training"]
-    rows = [*CARD_HEAD, _card_row(BEST, card), "", _sampling_note(m), ""]
-    rows.append(
-        f"Trained by `{_venv(card['made_by'])}`: {t['steps']} steps × {t['batch_size']} images, AdamW lr "
-        f"{t['lr']:g} with cosine decay, EMA {t['ema_decay']}, on {card['device']} "
-        f"({card['wall_time_s'] / 60:.0f} min). "
-        f"FID is {ratio:.1f}× the floor (target ≤ {FID_TARGET:g}×: {_verdict(ratio <= FID_TARGET)}; aim "
-        f"{FID_AIM:g}×); precision {m['precision']:.3f} (target ≥ {PRECISION_TARGET}: "
-        f"{_verdict(m['precision'] >= PRECISION_TARGET)}), recall {m['recall']:.3f}."
-    )
     rung = _json(REPO / "checkpoints" / f"{t['model']}.json")
     if rung and rung.get("metrics"):
         r = rung["metrics"]
-        rows += ["", f"Against its ladder rung `{t['model']}` ({rung['steps']} steps): "
+        rows += ["", f"Against its ladder rung `{t['model']}` ({rung['steps']:,} steps, DDPM): "
                  f"{card['steps'] / rung['steps']:.1f}× the steps; FID {r['fid']:.3g} → {m['fid']:.3g}, precision "
                  f"{r['precision']:.3f} → {m['precision']:.3f}, recall {r['recall']:.3f} → {m['recall']:.3f} "
-                 f"(floors {m['fid_floor']:.3g}, {m['precision_floor']:.3f}, {m['recall_floor']:.3f}; both at "
-                 f"{m['num_samples']:,} samples)."]  # fmt: skip
-    study = _json(REPO / "results" / f"{BEST}_study.json")
-    if study:
-        rows += ["", *sampler_table(study), "", *weights_table(study)]
+                 f"(both at {m['num_samples']:,} samples)."]  # fmt: skip
+    if GRID.exists():
+        caption = f"64 samples of `{BEST}` (seed 0, its recommended sampler), drawn by `{GRID_COMMAND}`."
+        rows += ["", f"```{{figure}} figures/{GRID.name}", ":width: 60%", "", caption, "```"]
+    else:
+        rows += ["", f"The 64-sample grid is drawn by `{GRID_COMMAND}`."]
     return "\n".join(rows)
-
-
-def sampler_table(study: dict) -> list[str]:
-    s = study.get("samplers", {})
-    ref = s.get("ddpm-1000")
-    rows = ["| sampler | network passes per image | FID (floor) | vs DDPM-1000 | precision | recall | seconds |",
-            "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for key in ["ddpm-1000", "ddim-100", "ddim-50", "ddim-20", "ddim-10"]:
-        r = s.get(key)
-        if r is None:
-            rows.append(f"| {key.upper()} | not measured yet | | | | | |")
-            continue
-        change = f"{100 * (r['fid'] / ref['fid'] - 1):+.1f} %" if ref and key != "ddpm-1000" else "–"
-        rows.append(
-            f"| {key.upper()} | {r['steps']} | {r['fid']:.2f} ({r['fid_floor']:.2f}) | {change} | "
-            f"{r['precision']:.3f} | {r['recall']:.3f} | {r['seconds']:.0f} |"
-        )
-    if s:
-        n = next(iter(s.values()))["num_samples"]
-        rows += ["", f"{n:,} samples per sampler, all from the same starting noise (seed 0); DDIM with η = 0."]
-    return rows
-
-
-def weights_table(study: dict) -> list[str]:
-    w = study.get("weights", {})
-    names = {"ema_float32": "EMA, float32 (shipped)", "raw_float32": "raw optimiser weights, float32",
-             "ema_bfloat16": "EMA, stored as bfloat16"}  # fmt: skip
-    rows = ["| weights | FID (floor) | KID | precision | recall |", "|---|---:|---:|---:|---:|"]
-    for key, label in names.items():
-        r = w.get(key)
-        rows.append(
-            f"| {label} | {r['fid']:.2f} ({r['fid_floor']:.2f}) | {r['kid']:.4f} | {r['precision']:.3f} | "
-            f"{r['recall']:.3f} |"
-            if r
-            else f"| {label} | not measured yet | | | |"
-        )
-    if w:
-        n = next(iter(w.values()))["num_samples"]
-        rows += ["", f"{n:,} samples each, DDIM-20, seed 0 (the same starting noise for all three)."]
-    return rows
 
 
 def library_section() -> str:
@@ -255,7 +242,8 @@ def ablation_section() -> str:
 
 #: marker name -> the function that writes what goes between its markers
 BLOCKS = {"LADDER": ladder_table, "BEST": best_section, "LIBRARY": library_section, "SPEED": speed_section,
-          "ABLATIONS": ablation_section, "RECIPES": recipe_section}  # fmt: skip
+          "ABLATIONS": ablation_section, "RECIPES": recipe_section,
+          "GUIDANCE": guidance_section}  # fmt: skip
 
 
 def _markers(name: str) -> tuple[str, str]:

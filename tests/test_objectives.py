@@ -27,7 +27,7 @@ def test_edm_training_learns_and_resumes_bit_identically(tmp_path):
     for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(a, b)
     ckpt = td.load_checkpoint(tmp_path / "b.pt")
-    assert ckpt["config"]["objective"] == "edm" and ckpt["sampling"] == {"sampler": "heun", "steps": 18}
+    assert ckpt["config"]["objective"] == "edm" and ckpt["sampling"] == {"sampler": "dpmpp_2m", "steps": 20}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def edm_checkpoint(tmp_path_factory):
 
 def test_an_edm_checkpoint_samples_with_sigma_samplers_only(edm_checkpoint):
     model, schedule, ckpt = td.load_model(edm_checkpoint)
-    assert sampling_plan(ckpt) == ("heun", 18)
+    assert sampling_plan(ckpt) == ("dpmpp_2m", 20)
     for sampler in ("euler", "heun", "dpmpp_2m", "stochastic"):
         x = generate(model, schedule, 3, sampler, 4, progress=False, objective="edm")
         assert x.shape == (3, 1, 28, 28) and torch.isfinite(x).all() and x.abs().max() <= 1

@@ -182,3 +182,19 @@ def test_export_raw_weights_and_bfloat16(tmp_path):
         torch.testing.assert_close(a, b, rtol=2**-7, atol=1e-6)  # bfloat16 keeps 8 significant bits
     with pytest.raises(td.CheckpointError, match="no separate raw weights"):
         td.export_checkpoint(tmp_path / "ema.pt", tmp_path / "again.pt", raw=True)
+
+
+def test_export_recommends_the_current_sampler_and_is_byte_identical(tmp_path):
+    """A shipped copy carries the library's recommendation for its objective, even when the run file holds an
+    older one; exporting twice gives the same bytes (the guidance sweep keys its scores by the file's SHA-256)."""
+    from tinydiff_lib.objectives import recommended_sampling
+
+    out = tmp_path / "run.pt"
+    cfg = td.TrainConfig(**SMALL, steps=2, batch_size=8)
+    td.train(cfg, data=small_data(), out=out, device="cpu", progress=False)
+    stale = dict(td.load_checkpoint(out), sampling={"sampler": "ddim", "steps": 7})
+    atomic_torch_save(stale, tmp_path / "stale.pt")
+    a = td.export_checkpoint(tmp_path / "stale.pt", tmp_path / "a.pt")
+    b = td.export_checkpoint(tmp_path / "stale.pt", tmp_path / "b.pt")
+    assert td.load_checkpoint(a)["sampling"] == recommended_sampling(cfg.to_dict()) != stale["sampling"]
+    assert td.file_sha256(a) == td.file_sha256(b)

@@ -22,7 +22,10 @@ SNR(t)         ``snr``                 ᾱ_t / (1 − ᾱ_t)
 
 __version__ = "0.1.0"
 
-from . import sigma_view  # the σ-view helpers of notebook 07, used as tinydiff_lib.sigma_view
+from . import (
+    sigma_view,  # the σ-view helpers of notebook 07, used as tinydiff_lib.sigma_view
+    text,  # prompts, captions and the text encoder of notebook 09, used as tinydiff_lib.text
+)
 from .checkpoint import CheckpointError, export_checkpoint, load_checkpoint, load_model, save_checkpoint
 from .conditioning import NULL_LABEL, Guided, guide, null_like
 from .data import DataNotFoundError, data_root, from_uint8, load_mnist, make_loader, mnist_tensor, to_uint8, to_unit
@@ -95,7 +98,7 @@ from .schedule import SCHEDULES, NoiseSchedule, cosine_betas, linear_betas, make
 from .text import HELD_OUT_TEMPLATES, TRAIN_TEMPLATES, TextEncoder, caption, captions_for, tokenize
 from .toy import two_moons
 from .training import NonFiniteLossError, TrainConfig, TrainResult, make_ema, make_optimizer, train
-from .utils import atomic_torch_save, count_parameters, get_device, seed_everything
+from .utils import atomic_torch_save, count_parameters, file_sha256, get_device, seed_everything
 
 __all__ = [
     "__version__",
@@ -112,7 +115,7 @@ __all__ = [
     "EDMPrecond", "DDPMDenoiser", "SigmaDistribution", "SIGMA_DISTRIBUTIONS", "MNIST_SIGMA_DATA", "measure_sigma_data",
     "edm_loss", "edm_weight", "karras_sigmas", "schedule_sigmas", "ddim_sigmas", "ode_derivative", "euler_step",
     "heun_step", "churn_step", "dpmpp_2m_step", "sample_x_T", "euler_sample", "heun_sample", "stochastic_sample",
-    "dpmpp_2m_sample", "network_passes", "ODE_SAMPLERS", "sigma_view",
+    "dpmpp_2m_sample", "network_passes", "ODE_SAMPLERS", "sigma_view", "text",
     # models
     "MODELS", "build_model", "TinyConv", "MiniUNet", "MiniUNetV2", "FiLMUNet", "BatchNormUNet", "DilatedConvNet",
     "MLPDenoiser", "TimeMLP", "sinusoidal_embedding", "receptive_field", "frozen_norm_statistics",
@@ -138,5 +141,5 @@ __all__ = [
     # errors
     "TinyDiffError", "UsageError", "MissingFileError", "MissingDependencyError",
     # utils
-    "seed_everything", "get_device", "atomic_torch_save", "count_parameters",
+    "seed_everything", "get_device", "atomic_torch_save", "count_parameters", "file_sha256",
 ]  # fmt: skip

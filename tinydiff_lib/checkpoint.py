@@ -127,9 +127,13 @@ def export_checkpoint(
     """Copy a run file without its resumable training state (optimizer etc.): the small file we ship.
 
     ``raw=True`` exports the optimiser's own weights instead of their EMA (to measure what the EMA buys);
-    ``ema=d`` exports the extra EMA of decay d the run kept (``TrainConfig.extra_ema_decays``).
+    ``ema=d`` exports the extra EMA of decay d the run kept (``TrainConfig.extra_ema_decays``). The copy
+    recommends the library's current sampler for its objective (:func:`~tinydiff_lib.objectives.recommended_sampling`).
     """
+    from .objectives import recommended_sampling
+
     ckpt = dict(load_checkpoint(src))
+    ckpt["sampling"] = recommended_sampling(ckpt.get("config", {}))
     if raw:
         if not ckpt.get("train_state") or not ckpt.get("ema"):
             raise CheckpointError(f"{src} holds no separate raw weights (not a run file, or trained without EMA)")

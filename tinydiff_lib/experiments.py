@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = [
     "LADDER", "BUDGET", "RUNS", "CARD_EVAL", "FINAL_LOSS_WINDOW", "ABLATIONS", "ABLATION_EVAL", "final_loss",
-    "train_command", "train_run", "RECIPE_BUDGET", "RECIPES", "LONG_RUNS",
+    "train_command", "train_run", "RECIPE_BUDGET", "RECIPES", "LONG_RUNS", "COND_BUDGET",
 ]  # fmt: skip
 
 #: the ladder, in the order the book climbs it
@@ -24,7 +24,6 @@ BUDGET = dict(steps=1500, batch_size=64, lr=1e-3, schedule="linear", seed=0, ema
 
 #: checkpoint name -> (registered model, training budget)
 RUNS = {name: (name, BUDGET) for name in LADDER}
-RUNS["film_unet_best"] = ("film_unet", dict(BUDGET, steps=5000, ema_decay=0.999))  # about 50 min on one core
 
 #: how the cards score a checkpoint: samples, sampler, steps, seed
 CARD_EVAL = dict(num_samples=10_000, sampler="ddim", steps=20, seed=0)
@@ -98,6 +97,11 @@ RECIPES = {
     "recipe_edm": ("film_unet", dict(RECIPE_BUDGET, objective="edm", sigma_p_mean=-1.2, sigma_p_std=1.2)),
 }
 
+#: the shipped best unconditional FiLM U-Net: the study's better recipe, the same run as recipe_edm_high
+RUNS["film_unet_best"] = RECIPES["recipe_edm_high"]
+#: the study's DDPM ε-model (cosine ᾱ): the checkpoint of the chapters on DDPM / DDIM sampling (06, 07)
+RUNS["film_unet_ddpm"] = RECIPES["recipe_ddpm"]
+
 #: the long run of the study's better objective (EDM, high-noise σ): 45,000 steps × 64 images, about 120 min of a
 #: quiet 2-core machine at 403 images/s, with snapshots at about 15, 30 and 60 of those minutes; the candidate for
 #: the next ``film_unet_best`` (scored by score_recipes once it has finished)
@@ -107,6 +111,13 @@ LONG_RUNS = {
         dict(RECIPES["recipe_edm_high"][1], steps=45_000, keep_at=(5_670, 11_340, 22_680)),
     ),  # fmt: skip
 }
+
+#: the conditional checkpoints (issue 12): the recipe study's better objective (EDM, high-noise σ) at 10,000
+#: steps × 64 images, each image's condition dropped with probability 0.1 (classifier-free guidance); about 30
+#: min of a quiet 2-core machine, or 61 min as one of two one-thread jobs
+COND_BUDGET = dict(RECIPES["recipe_edm_high"][1], steps=10_000, keep_at=(), extra_ema=(), cond_drop_prob=0.1)
+RUNS["film_unet_class"] = ("film_unet_class", dict(COND_BUDGET, condition="label"))
+RUNS["film_unet_text"] = ("film_unet_text", dict(COND_BUDGET, condition="text"))
 
 #: how the ablations are scored (smaller than the cards' n, to fit a session; the floor is at the same n)
 ABLATION_EVAL = dict(num_samples=2_000, sampler="ddim", steps=20, seed=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import tempfile
@@ -11,7 +12,7 @@ import torch
 
 from .errors import UsageError
 
-__all__ = ["seed_everything", "get_device", "atomic_torch_save", "count_parameters"]
+__all__ = ["seed_everything", "get_device", "atomic_torch_save", "count_parameters", "file_sha256"]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -67,3 +68,8 @@ def atomic_torch_save(obj: object, path: str | os.PathLike) -> Path:
 def count_parameters(model: torch.nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (hex): which shipped checkpoint a stored score belongs to."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -1,0 +1,63 @@
+"""scripts/make_checkpoints.py: which scores a card gets (the sweep's, for this very file, at its chosen w)."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import tinydiff_lib as td
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+
+@pytest.fixture()
+def make(monkeypatch, tmp_path):
+    spec = importlib.util.spec_from_file_location("make_checkpoints", REPO / "scripts" / "make_checkpoints.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "SWEEP", tmp_path / "guidance.json")
+    return module
+
+
+def _rows(sha: str, checkpoint: str) -> list[dict]:
+    import guidance_sweep as gs
+
+    rows = []
+    for w in gs.SWEEP:  # the target is reached from w = 3 on; FID is lowest at w = 2, then at w = 3
+        mine = sha if checkpoint == gs.CLASS else "other"
+        rows.append(dict(checkpoint=gs.CLASS, guidance=w, prompts=None, n=gs.N, accuracy=0.9 if w < 3 else 0.99,
+                         fid=abs(w - 2) + 1.0, checkpoint_sha256=mine))  # fmt: skip
+    if checkpoint == gs.TEXT:
+        for split in ("train", "held_out"):
+            rows.append(dict(checkpoint=gs.TEXT, guidance=3.0, prompts=split, n=gs.N, accuracy=0.9, fid=5.0,
+                             checkpoint_sha256=sha))  # fmt: skip
+    return rows
+
+
+def test_a_conditional_card_takes_the_sweep_row_of_its_own_file_at_the_chosen_w(make, tmp_path):
+    shipped = tmp_path / "film_unet_class.pt"
+    shipped.write_bytes(b"weights")
+    make.SWEEP.write_text(json.dumps({"rows": _rows(td.file_sha256(shipped), "film_unet_class")}))
+    m = make.sweep_metrics(shipped)
+    assert m["guidance"] == 3.0 and m["fid"] == 2.0  # w = 3 is the first to reach 0.98; FID 2 beats w = 4, 6
+    shipped.write_bytes(b"other weights")  # a retrained file: the old scores are not its scores
+    assert make.sweep_metrics(shipped) is None
+
+
+def test_a_text_card_gets_both_phrasing_splits(make, tmp_path):
+    shipped = tmp_path / "film_unet_text.pt"
+    shipped.write_bytes(b"text weights")
+    make.SWEEP.write_text(json.dumps({"rows": _rows(td.file_sha256(shipped), "film_unet_text")}))
+    m = make.sweep_metrics(shipped)
+    assert m["guidance"] == 3.0 and set(m) == {"guidance", "train", "held_out"}
+    assert m["held_out"]["prompts"] == "held_out"
+
+
+def test_no_sweep_yet_gives_no_scores(make, tmp_path, capsys):
+    shipped = tmp_path / "film_unet_class.pt"
+    shipped.write_bytes(b"weights")
+    assert make.sweep_metrics(shipped) is None
+    assert "guidance_sweep.py" in capsys.readouterr().out
