@@ -120,7 +120,7 @@ def guidance_section() -> str:
             f"{100 * ACCURACY_TARGET:g} %):", "",
             "| w | accuracy | worst digit | FID (× floor) | precision | recall |", "|---:|---:|---:|---:|---:|---:|",
             *(f"| {_w(g, w)} | {_cells(_find(rows, CLASS, g))} |" for g in class_ws)]  # fmt: skip
-    text_ws = sorted({0.0, *([w] if w is not None else [])} | {r["guidance"] for r in rows if r["checkpoint"] == TEXT})
+    text_ws = sorted({*([w] if w is not None else [])} | {r["guidance"] for r in rows if r["checkpoint"] == TEXT})
     out += ["", f"**`{TEXT}`**, captions of the training and the held-out phrasings:", "",
             "| phrasings | w | accuracy | worst digit | FID (× floor) | precision | recall |",
             "|---|---:|---:|---:|---:|---:|---:|",

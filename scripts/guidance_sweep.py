@@ -7,7 +7,8 @@ The class-conditional checkpoint is scored at every guidance scale w of SWEEP (n
 the project's classifier's accuracy on the requested digit, FID / precision / recall over all classes next
 to the real-data floor); the chosen w (:func:`chosen_guidance`) is the one with the lowest FID among those
 whose accuracy reaches ACCURACY_TARGET (the most accurate one if none does). The text checkpoint is then
-scored at w = 0 and at the chosen w on captions from the training phrasings and from the held-out ones.
+scored at the chosen w on captions from the training phrasings and from the held-out ones (each row at
+n = 10,000 costs about 12 CPU-minutes under guidance, so w = 0 is left to the chapter's small check).
 The checkpoint's recommended sampler is used throughout, under bfloat16 autocast (as the recipe study).
 """
 
@@ -30,7 +31,7 @@ from row_file import RowFile  # noqa: E402
 import tinydiff_lib as td  # noqa: E402
 
 OUT = REPO / "results" / "guidance.json"
-SWEEP = [0.0, 1.0, 2.0, 3.0, 4.0, 6.0]
+SWEEP = [0.0, 1.0, 2.0, 4.0, 6.0]
 N = 10_000
 ACCURACY_TARGET = 0.98
 CLASS, TEXT = "film_unet_class", "film_unet_text"
@@ -61,8 +62,8 @@ def chosen_guidance(rows: list[dict]) -> float | None:
 def plan(rows: list[dict]) -> list[dict]:
     out = [dict(checkpoint=CLASS, guidance=w, prompts=None, n=N) for w in SWEEP]
     w = chosen_guidance(rows)
-    for guidance in [0.0] + ([w] if w not in (None, 0.0) else []):
-        out += [dict(checkpoint=TEXT, guidance=guidance, prompts=split, n=N) for split in ("train", "held_out")]
+    if w is not None:
+        out += [dict(checkpoint=TEXT, guidance=w, prompts=split, n=N) for split in ("train", "held_out")]
     return out
 
 

@@ -46,6 +46,10 @@ def _card(name, fid=None):
 @pytest.fixture
 def paths(tmp_path, monkeypatch):
     """The module's inputs and figure under tmp_path; all three cards present (best FID 28.8)."""
+    import guidance_sweep
+
+    for module in (page, guidance_sweep):  # the sweep these rows were made for, whatever SWEEP is today
+        monkeypatch.setattr(module, "SWEEP", list(CLASS_SCORES))
     monkeypatch.setattr(page, "RESULTS", tmp_path / "guidance.json")
     monkeypatch.setattr(page, "CARDS", tmp_path)
     monkeypatch.setattr(page, "FIGURE", tmp_path / "figures" / "guidance_tradeoff.png")
@@ -85,15 +89,17 @@ def test_sweep_table_shows_the_rows_numbers_and_marks_the_chosen_w(paths):
 
 def test_chosen_w_follows_chosen_guidance(paths):
     """No w reaches 98 %: chosen_guidance takes the most accurate one, and so does the page."""
-    scores = {w: (0.90 + 0.01 * i, 10.0 + i) for i, w in enumerate(SWEEP)}
+    sweep = list(CLASS_SCORES)  # the sweep of this file's rows (the fixture sets it)
+    scores = {w: (0.90 + 0.01 * i, 10.0 + i) for i, w in enumerate(sweep)}
     rows = _rows(class_scores=scores)
     _write(paths, rows)
     w = chosen_guidance(rows)
-    assert w == max(SWEEP)
+    assert w == max(sweep)
     text = page.guidance_section()
     assert f"| **{w:g} (chosen)** | {100 * scores[w][0]:.1f} % |" in text
     assert "| **3 (chosen)** |" not in text
-    assert f"requested-digit accuracy of `film_unet_class` at w = {w:g} ≥ 98 %: 95.0 %, **not met**." in text
+    best = f"{100 * scores[w][0]:.1f} %"
+    assert f"requested-digit accuracy of `film_unet_class` at w = {w:g} ≥ 98 %: {best}, **not met**." in text
 
 
 def _verdicts(paths, **kw):

@@ -26,13 +26,13 @@ def _rows(sha: str, checkpoint: str) -> list[dict]:
     import guidance_sweep as gs
 
     rows = []
-    for w in gs.SWEEP:  # the target is reached from w = 3 on; FID is lowest at w = 2, then at w = 3
+    for w in gs.SWEEP:  # the target is reached from w = 2 on; FID is lowest at w = 1, then at w = 2
         mine = sha if checkpoint == gs.CLASS else "other"
-        rows.append(dict(checkpoint=gs.CLASS, guidance=w, prompts=None, n=gs.N, accuracy=0.9 if w < 3 else 0.99,
-                         fid=abs(w - 2) + 1.0, checkpoint_sha256=mine))  # fmt: skip
+        rows.append(dict(checkpoint=gs.CLASS, guidance=w, prompts=None, n=gs.N, accuracy=0.9 if w < 2 else 0.99,
+                         fid=abs(w - 1) + 1.0, checkpoint_sha256=mine))  # fmt: skip
     if checkpoint == gs.TEXT:
         for split in ("train", "held_out"):
-            rows.append(dict(checkpoint=gs.TEXT, guidance=3.0, prompts=split, n=gs.N, accuracy=0.9, fid=5.0,
+            rows.append(dict(checkpoint=gs.TEXT, guidance=2.0, prompts=split, n=gs.N, accuracy=0.9, fid=5.0,
                              checkpoint_sha256=sha))  # fmt: skip
     return rows
 
@@ -42,7 +42,7 @@ def test_a_conditional_card_takes_the_sweep_row_of_its_own_file_at_the_chosen_w(
     shipped.write_bytes(b"weights")
     make.SWEEP.write_text(json.dumps({"rows": _rows(td.file_sha256(shipped), "film_unet_class")}))
     m = make.sweep_metrics(shipped)
-    assert m["guidance"] == 3.0 and m["fid"] == 2.0  # w = 3 is the first to reach 0.98; FID 2 beats w = 4, 6
+    assert m["guidance"] == 2.0 and m["fid"] == 2.0  # w = 2 reaches 0.98 first; its FID beats w = 4, 6
     shipped.write_bytes(b"other weights")  # a retrained file: the old scores are not its scores
     assert make.sweep_metrics(shipped) is None
 
@@ -52,7 +52,7 @@ def test_a_text_card_gets_both_phrasing_splits(make, tmp_path):
     shipped.write_bytes(b"text weights")
     make.SWEEP.write_text(json.dumps({"rows": _rows(td.file_sha256(shipped), "film_unet_text")}))
     m = make.sweep_metrics(shipped)
-    assert m["guidance"] == 3.0 and set(m) == {"guidance", "train", "held_out"}
+    assert m["guidance"] == 2.0 and set(m) == {"guidance", "train", "held_out"}
     assert m["held_out"]["prompts"] == "held_out"
 
 
