@@ -8,7 +8,7 @@ the project's classifier's accuracy on the requested digit, FID / precision / re
 to the real-data floor); the chosen w (:func:`chosen_guidance`) is the one with the lowest FID among those
 whose accuracy reaches ACCURACY_TARGET (the most accurate one if none does). The text checkpoint is then
 scored at the chosen w on captions from the training phrasings and from the held-out ones (each row at
-n = 10,000 costs about 12 CPU-minutes under guidance, so w = 0 is left to the chapter's small check).
+n = 10,000 takes about 14 minutes of one core under guidance, so w = 0 is left to the chapter's small check).
 The checkpoint's recommended sampler is used throughout, under bfloat16 autocast (as the recipe study).
 """
 
@@ -31,7 +31,7 @@ from row_file import RowFile  # noqa: E402
 import tinydiff_lib as td  # noqa: E402
 
 OUT = REPO / "results" / "guidance.json"
-SWEEP = [0.0, 1.0, 2.0, 4.0, 6.0]
+SWEEP = [0.0, 0.25, 0.5, 1.0, 2.0, 6.0]
 N = 10_000
 ACCURACY_TARGET = 0.98
 CLASS, TEXT = "film_unet_class", "film_unet_text"

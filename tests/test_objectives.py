@@ -51,7 +51,7 @@ def test_an_edm_checkpoint_samples_with_sigma_samplers_only(edm_checkpoint):
 def test_sample_without_sampler_uses_the_checkpoints_recommendation(edm_checkpoint, tmp_path, capsys):
     assert main(["sample", "--checkpoint", str(edm_checkpoint), "--num-samples", "2", "--steps", "3",
                  "--out", str(tmp_path / "x.npy"), "--quiet"]) == 0  # fmt: skip
-    assert json.loads(capsys.readouterr().out) | {"out": None} == {"out": None, "num_samples": 2, "sampler": "heun",
+    assert json.loads(capsys.readouterr().out) | {"out": None} == {"out": None, "num_samples": 2, "sampler": "dpmpp_2m",
                                                                      "steps": 3}  # fmt: skip
     assert main(["sample", "--checkpoint", str(edm_checkpoint), "--num-samples", "2", "--sampler", "ddpm",
                  "--out", str(tmp_path / "x.npy")]) == 2  # fmt: skip
