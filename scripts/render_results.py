@@ -159,7 +159,7 @@ def best_section() -> str:
                  f"(both at {m['num_samples']:,} samples)."]  # fmt: skip
     if GRID.exists():
         caption = f"64 samples of `{BEST}` (seed 0, its recommended sampler), drawn by `{GRID_COMMAND}`."
-        rows += ["", f"```{{figure}} figures/{GRID.name}", ":width: 60%", "", caption, "```"]
+        rows += ["", f"```{{figure}} figures/{GRID.name}", ":width: 100%", "", caption, "```"]
     else:
         rows += ["", f"The 64-sample grid is drawn by `{GRID_COMMAND}`."]
     return "\n".join(rows)
