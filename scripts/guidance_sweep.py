@@ -92,6 +92,12 @@ def main(argv=None) -> int:
     def ready(row: dict) -> bool:
         return (REPO / "checkpoints" / f"{row['checkpoint']}.pt").exists()
 
+    def stale(row: dict) -> bool:
+        path = REPO / "checkpoints" / f"{row['checkpoint']}.pt"
+        return path.exists() and row.get("checkpoint_sha256") != td.file_sha256(path)
+
+    if retired := STUDY.retire(stale, "the checkpoint file was replaced (its SHA-256 changed)"):
+        print(f"moved {retired} rows of replaced checkpoints to 'superseded'", flush=True)
     while (row := STUDY.claim_next(plan, ready)) is not None:
         scored = score(row)
         STUDY.add(scored)

@@ -58,6 +58,18 @@ class RowFile:
 
         self._locked(update)
 
+    def retire(self, stale: Callable[[dict], bool], note: str) -> int:
+        """Move the rows for which ``stale(row)`` holds (say, scores of a file since replaced) from ``rows`` to
+        ``superseded``, each with ``note``; returns how many. Readers of ``rows`` then see current scores only."""
+
+        def update(results, claims):
+            old = [r for r in results["rows"] if stale(r)]
+            results["rows"] = [r for r in results["rows"] if not stale(r)]
+            results.setdefault("superseded", []).extend({**r, "superseded_because": note} for r in old)
+            return len(old)
+
+        return self._locked(update)
+
     def release(self) -> None:
         self._locked(lambda results, claims: claims.clear())
 

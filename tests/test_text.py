@@ -16,8 +16,13 @@ from tinydiff_lib.text import (
     TRAIN_TEMPLATES,
     UNK,
     TextEncoder,
+    FILLER_WORDS,
+    HELD_OUT_WORDS,
+    P_FILLER,
     caption,
     captions_for,
+    made_up_word,
+    random_caption,
     normalise,
     template_pattern,
     tokenize,
@@ -33,6 +38,12 @@ def many(split, n=3000, seed=0):
     return labels, [normalise(c) for c in captions_for(labels, gen(seed), split)]
 
 
+def plain(split, n=3000, seed=0):
+    """Captions without filler words: what the templates alone give."""
+    g = gen(seed)
+    return [normalise(random_caption(d % 10, g, split, fillers=False)) for d in range(n)]
+
+
 def test_captions_are_a_pure_function_of_the_seed():
     labels = torch.arange(50) % 10
     assert captions_for(labels, gen(3)) == captions_for(labels, gen(3))
@@ -43,15 +54,40 @@ def test_captions_are_a_pure_function_of_the_seed():
 def test_held_out_phrasings_never_appear_in_training_captions():
     held_out = [template_pattern(t) for t in HELD_OUT_TEMPLATES]
     train = [template_pattern(t) for t in TRAIN_TEMPLATES]
-    _, captions = many("train")
+    captions = plain("train")
     assert not [c for c in captions if any(p.fullmatch(c) for p in held_out)]
     assert all(any(p.fullmatch(c) for p in train) for c in captions)  # every caption is one of the templates
-    _, captions = many("held_out", 500)
+    captions = many("held_out", 500)[1]  # held-out captions never get fillers
     assert all(any(p.fullmatch(c) for p in held_out) for c in captions)
     assert not [c for c in captions if any(p.fullmatch(c) for p in train)]
-    captions = many("train", 500)[1]
-    used = {t for t, p in zip(TRAIN_TEMPLATES, train) if any(p.fullmatch(c) for c in captions)}
+    used = {t for t, p in zip(TRAIN_TEMPLATES, train) if any(p.fullmatch(c) for c in plain("train", 2000))}
     assert len(used) == len(TRAIN_TEMPLATES) and 4 <= len(HELD_OUT_TEMPLATES) <= 6
+
+
+def test_no_training_caption_holds_a_word_only_the_held_out_phrasings_use():
+    """Fillers and made-up words included: the held-out phrasings stay new wording, not just a new order."""
+    assert {"show", "scribbled", "favourite", "ink", "in", "me"} <= HELD_OUT_WORDS
+    for c in many("train", 4000)[1]:
+        assert not set(re.split(r"[^a-z']+", c)) & HELD_OUT_WORDS, c
+
+
+def test_fillers_name_no_number():
+    """A filler holding "one" ("phone") or a misspelling ("size" holds "siz") would teach the wrong digit."""
+    names = [*NUMBER_WORDS, *(s for slips in MISSPELLINGS.values() for s in slips)]
+    made_up = [made_up_word(gen(s)) for s in range(3000)]
+    for word in [*FILLER_WORDS, *made_up]:
+        assert not any(name in word for name in names) and not any(c.isdigit() for c in word), word
+        assert word not in HELD_OUT_WORDS, word
+    assert all(2 <= len(w) <= 7 and w.isalpha() for w in made_up) and len(set(made_up)) > 2500
+
+
+def test_fillers_come_at_their_rate_and_only_in_training():
+    """P(a training caption of "{w}" gets filler words) = P_FILLER, within 4 standard errors over n = 4000."""
+    words = [normalise(caption(3, "{w}", gen(s), fillers=True)).rstrip(".!?").split() for s in range(4000)]
+    rate = sum(len(w) > 1 for w in words) / len(words)
+    assert abs(rate - P_FILLER) < 4 * (P_FILLER * (1 - P_FILLER) / len(words)) ** 0.5, rate
+    assert {len(w) for w in words} == {1, 2, 3, 4}  # 1 to 3 fillers
+    assert all(len(normalise(caption(3, "{w}", gen(s)))) <= len("threee") for s in range(200))  # off by default
 
 
 def test_every_caption_names_its_digit():
@@ -83,10 +119,14 @@ def test_articles_agree_with_the_number():
 
 
 def test_every_caption_fits_the_encoder():
-    """The longest fill of every template (longest spelling of every number) is within MAX_PROMPT_LENGTH."""
+    """The longest fill of every template (longest spelling of every number) is within MAX_PROMPT_LENGTH, and
+    filler words never take a caption past it."""
     fills = [(w, str(d)) for d in range(10) for w in (NUMBER_WORDS[d], *MISSPELLINGS[d])]
     longest = max(len(t.format(w=w, d=d, a="an")) for t in TRAIN_TEMPLATES + HELD_OUT_TEMPLATES for w, d in fills)
     assert longest <= MAX_PROMPT_LENGTH
+    long = "white digit {d} on a dark background"
+    filled = [len(caption(8, long, gen(s), fillers=True)) for s in range(500)]
+    assert max(filled) <= MAX_PROMPT_LENGTH and max(filled) > len(long.format(d=8)) + 4
 
 
 def test_tokens_fold_case_and_white_space():

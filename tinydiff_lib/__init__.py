@@ -23,6 +23,7 @@ SNR(t)         ``snr``                 ᾱ_t / (1 − ᾱ_t)
 __version__ = "0.1.0"
 
 from . import (
+    captions,  # the templates and captions the text model of notebook 09 trains on
     sigma_view,  # the σ-view helpers of notebook 07, used as tinydiff_lib.sigma_view
     text,  # prompts, captions and the text encoder of notebook 09, used as tinydiff_lib.text
 )
@@ -115,7 +116,7 @@ __all__ = [
     "EDMPrecond", "DDPMDenoiser", "SigmaDistribution", "SIGMA_DISTRIBUTIONS", "MNIST_SIGMA_DATA", "measure_sigma_data",
     "edm_loss", "edm_weight", "karras_sigmas", "schedule_sigmas", "ddim_sigmas", "ode_derivative", "euler_step",
     "heun_step", "churn_step", "dpmpp_2m_step", "sample_x_T", "euler_sample", "heun_sample", "stochastic_sample",
-    "dpmpp_2m_sample", "network_passes", "ODE_SAMPLERS", "sigma_view", "text",
+    "dpmpp_2m_sample", "network_passes", "ODE_SAMPLERS", "sigma_view", "text", "captions",
     # models
     "MODELS", "build_model", "TinyConv", "MiniUNet", "MiniUNetV2", "FiLMUNet", "BatchNormUNet", "DilatedConvNet",
     "MLPDenoiser", "TimeMLP", "sinusoidal_embedding", "receptive_field", "frozen_norm_statistics",

@@ -1,0 +1,43 @@
+"""RowFile (scripts/row_file.py): the resumable results file that the study workers share."""
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+from row_file import RowFile  # noqa: E402
+
+
+def key(row):
+    return row["name"], row["w"]
+
+
+def test_claim_add_and_resume(tmp_path):
+    study = RowFile(tmp_path / "study.json", key, {"sweep": [0, 1]})
+
+    def plan(rows):
+        return [{"name": "a", "w": w} for w in (0, 1)]
+
+    first = study.claim_next(plan, lambda row: True)
+    second = study.claim_next(plan, lambda row: True)  # a second worker gets the other row
+    assert (first["w"], second["w"]) == (0, 1) and study.claim_next(plan, lambda row: True) is None
+    study.add({**first, "fid": 3.0})
+    study.release()  # the second worker stopped: its row is planned again
+    assert study.claim_next(plan, lambda row: True) == second
+    data = json.loads((tmp_path / "study.json").read_text())
+    assert data["sweep"] == [0, 1] and data["rows"] == [{"name": "a", "w": 0, "fid": 3.0}]
+
+
+def test_retire_moves_stale_rows_out_of_the_plan(tmp_path):
+    study = RowFile(tmp_path / "study.json", key, {})
+    for w, sha in ((0, "old"), (1, "new")):
+        study.add({"name": "a", "w": w, "sha": sha})
+    assert study.retire(lambda row: row["sha"] == "old", "file replaced") == 1
+    assert [r["w"] for r in study.rows()] == [1]
+    data = json.loads((tmp_path / "study.json").read_text())
+    assert data["superseded"] == [{"name": "a", "w": 0, "sha": "old", "superseded_because": "file replaced"}]
+    plan = [{"name": "a", "w": 0}, {"name": "a", "w": 1}]
+    assert study.claim_next(lambda rows: plan, lambda row: True) == {"name": "a", "w": 0}  # to score again
+    assert study.retire(lambda row: row["sha"] == "old", "again") == 0
