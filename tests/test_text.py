@@ -7,23 +7,23 @@ import torch
 
 from tinydiff_lib.errors import UsageError
 from tinydiff_lib.text import (
+    FILLER_WORDS,
     HELD_OUT_TEMPLATES,
+    HELD_OUT_WORDS,
     MAX_PROMPT_LENGTH,
     MISSPELLINGS,
     NUMBER_WORDS,
+    P_FILLER,
     P_MISSPELL,
     PAD,
     TRAIN_TEMPLATES,
     UNK,
     TextEncoder,
-    FILLER_WORDS,
-    HELD_OUT_WORDS,
-    P_FILLER,
     caption,
     captions_for,
     made_up_word,
-    random_caption,
     normalise,
+    random_caption,
     template_pattern,
     tokenize,
 )
