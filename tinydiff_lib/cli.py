@@ -17,14 +17,15 @@ The contract (relied on by the notebooks, the scripts and users' own code):
   Prints one JSON line: checkpoint, model, step, final_loss, wall_time_s, images_per_s.
 * ``sample --checkpoint PATH --num-samples N [--sampler ddpm|ddim|euler|heun|dpmpp_2m|stochastic]
   [--steps K] [--eta E] [--seed S] [--compile] [--label D | --prompt TEXT] [--guidance W]
-  --out FILE.npy|FILE.png``: ``.npy`` is uint8 (N, 28, 28),
+  [--guide-checkpoint GUIDE] --out FILE.npy|FILE.png``: ``.npy`` is uint8 (N, 28, 28),
   0 = background, 255 = ink; ``.png`` a grid at 4 screen pixels per MNIST pixel. Without ``--sampler``
   (and ``--steps``) the sampler the checkpoint recommends is used. The same checkpoint and seed give the
-  same samples on the same device.
+  same samples on the same device. ``--guide-checkpoint GUIDE --guidance W`` samples an unconditional
+  checkpoint with autoguidance (:mod:`tinydiff_lib.autoguidance`): pushed by w away from the weaker GUIDE.
 * ``evaluate --checkpoint PATH [--num-samples N] [--sampler ...] [--steps K] [--seeds 0,1,2] [--guidance W]
-  [--prompts train|held_out]``: prints one JSON object with at least fid, precision, recall, num_samples,
-  sampler, steps, each score next to its real-data floor; for a conditional checkpoint (an equal number of
-  samples per digit) also accuracy, accuracy_per_digit and guidance.
+  [--guide-checkpoint GUIDE] [--prompts train|held_out]``: prints one JSON object with at least fid,
+  precision, recall, num_samples, sampler, steps, each score next to its real-data floor; for a conditional
+  checkpoint (an equal number of samples per digit) also accuracy, accuracy_per_digit and guidance.
 * A user mistake (bad argument, missing or wrong file, missing optional package) prints one line starting
   with ``error:`` and exits with status 2; anything else is a bug and shows its traceback.
 """
@@ -173,23 +174,25 @@ def cmd_train(args) -> int:
 def cmd_sample(args) -> int:
     import torch
 
-    from .checkpoint import load_model
+    from .autoguidance import load_sampling_model
     from .sampling_io import generate, resolve_steps, sampling_plan, save_samples
     from .utils import get_device
 
     if Path(args.out).suffix not in (".npy", ".png"):
         raise UserError(f"--out must end in .npy or .png, got {args.out}")
-    model, schedule, ckpt = load_model(args.checkpoint, device=get_device(args.device))
+    device = get_device(args.device)
+    model, schedule, ckpt, cfg_w = load_sampling_model(args.checkpoint, args.guide_checkpoint, args.guidance, device)
     sampler, steps = sampling_plan(ckpt, args.sampler, args.steps)
     net = torch.compile(model) if args.compile else model
     x = generate(net, schedule, args.num_samples, sampler, steps, args.eta, args.seed, batch_size=args.batch_size,
                  progress=not args.quiet, objective=ckpt["config"].get("objective", "ddpm"), labels=args.label,
-                 prompts=args.prompt, guidance=args.guidance)  # fmt: skip
+                 prompts=args.prompt, guidance=cfg_w)  # fmt: skip
     path = save_samples(x, args.out)
+    guided = {"guide": args.guide_checkpoint, "autoguidance": args.guidance} if args.guide_checkpoint else {}
     asked = {k: v for k, v in {"label": args.label, "prompt": args.prompt}.items() if v is not None}
     print(json.dumps({"out": str(path), "num_samples": len(x), "sampler": sampler,
                       "steps": resolve_steps(sampler, steps, schedule.num_steps),
-                      **({**asked, "guidance": args.guidance} if asked else {})}))  # fmt: skip
+                      **({**asked, "guidance": args.guidance} if asked else {}), **guided}))  # fmt: skip
     return 0
 
 
@@ -204,7 +207,8 @@ def cmd_evaluate(args) -> int:
     result = evaluate_checkpoint(args.checkpoint, args.num_samples, args.sampler, args.steps, args.eta, args.seed,
                                  seeds=args.seeds, batch_size=args.batch_size, device=args.device,
                                  feature_net=args.features, data_root=args.data_root, progress=not args.quiet,
-                                 guidance=args.guidance, prompts=args.prompts)  # fmt: skip
+                                 guidance=args.guidance, prompts=args.prompts,
+                                 guide=args.guide_checkpoint)  # fmt: skip
     result.pop("per_seed", None)  # the summary only: one line of JSON
     print(json.dumps({k: [_short(a) for a in v] if isinstance(v, list) else _short(v) for k, v in result.items()}))
     return 0
@@ -233,7 +237,9 @@ def _add_sampling_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eta", type=_non_negative_float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--guidance", type=_non_negative_float, default=0.0,
-                   help="conditional checkpoints: guidance scale w >= 0 (0: purely conditional)")  # fmt: skip
+                   help="guidance scale w >= 0: classifier-free for conditional checkpoints (0: purely "
+                        "conditional), or autoguidance with --guide-checkpoint")  # fmt: skip
+    p.add_argument("--guide-checkpoint", help="autoguidance: a weaker checkpoint of the same kind to push away from")
     p.add_argument("--batch-size", type=_positive_int, help="sampling batch (default 256 on a CPU, 4096 on a GPU)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

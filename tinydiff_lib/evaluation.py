@@ -220,7 +220,7 @@ def evaluate_checkpoint(
     path: str | os.PathLike, num_samples: int = 1000, sampler: str | None = None, steps: int | None = None,
     eta: float = 0.0, seed: int = 0, seeds: list[int] | None = None, batch_size: int | None = None, device="auto",
     feature_net: FeatureNet | str | None = None, k: int = 3, data_root: str | os.PathLike | None = None,
-    progress: bool = True, bf16: bool = False, guidance: float = 0.0, prompts: str | None = None,
+    progress: bool = True, bf16: bool = False, guidance: float = 0.0, prompts: str | None = None, guide=None,
 ) -> dict:  # fmt: skip
     """Sample ``num_samples`` images from a denoiser checkpoint and :func:`evaluate_images` them.
 
@@ -230,12 +230,14 @@ def evaluate_checkpoint(
 
     ``sampler=None`` uses the sampler (and, unless ``steps`` is given, the steps) the checkpoint recommends.
     ``bf16``: sample under bfloat16 autocast (:func:`~tinydiff_lib.sampling_io.generate`); recorded in the result.
+    ``guide``: a checkpoint of a weaker model of the same kind: sample with autoguidance of scale ``guidance``
+    (:mod:`tinydiff_lib.autoguidance`); the report adds ``guide`` and ``autoguidance``.
 
     With ``seeds=[s1, s2, ...]`` it samples once per seed and reports (:func:`mean_std_over_seeds`) the mean
     of each metric with its standard deviation over seeds as ``<name>_seed_std``, the class histogram
     summed over seeds, and every run under ``per_seed``.
     """
-    from .checkpoint import load_model
+    from .autoguidance import load_sampling_model
     from .conditioning import evaluation_condition, evaluation_split, model_condition
     from .sampling_io import generate, resolve_steps, sampling_plan
 
@@ -246,16 +248,16 @@ def evaluate_checkpoint(
         )
     device = get_device(device)
     net = feature_net if isinstance(feature_net, FeatureNet) else load_feature_net(feature_net, device)
-    model, schedule, ckpt = load_model(path, device=device)
+    model, schedule, ckpt, cfg_w = load_sampling_model(path, guide, guidance, device)  # cfg_w: 0 if autoguided
     sampler, steps = sampling_plan(ckpt, sampler, steps)
     objective, condition = ckpt["config"].get("objective", "ddpm"), model_condition(model)
-    split = evaluation_split(condition, guidance, prompts)  # "train" / "held_out" for text, else None
+    split = evaluation_split(condition, cfg_w, prompts)  # "train" / "held_out" for text, else None
     seeds = list(seeds) if seeds else [seed]
     runs = []
     for s in seeds:
         digits, cond = evaluation_condition(condition, num_samples, split, s)  # (None, {}) when unconditional
         x = generate(model, schedule, num_samples, sampler, steps, eta, s, batch_size=batch_size, progress=progress,
-                     objective=objective, bf16=bf16, guidance=guidance, **cond)  # fmt: skip
+                     objective=objective, bf16=bf16, guidance=cfg_w, **cond)  # fmt: skip
         runs.append(evaluate_images(x, seed=s, k=k, feature_net=net, device=device, data_root=data_root,
                                     labels=digits))  # fmt: skip
     result = runs[0] if len(runs) == 1 else mean_std_over_seeds(runs)
@@ -265,6 +267,7 @@ def evaluate_checkpoint(
         sampling_dtype="bfloat16" if bf16 else "float32",
         **({"condition": condition, "guidance": guidance} if condition != "none" else {}),
         **({"prompts": split} if split else {}),
+        **({"guide": str(guide), "autoguidance": guidance} if guide is not None else {}),
         **({"seed": seeds[0]} if len(seeds) == 1 else {"seeds": seeds}),
         seconds=time.perf_counter() - start,
     )  # fmt: skip
