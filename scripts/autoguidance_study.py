@@ -4,12 +4,13 @@
     python scripts/autoguidance_study.py --list                  # the plan as far as it is known, and what is done
 
 Autoguidance (tinydiff_lib/autoguidance.py; Karras et al. 2024) samples D̃ = D + w (D − D_guide) with a
-weaker model of the same kind as the guide: here the snapshots the run of ``film_unet_best`` kept at 5,600 and
-11,200 of its 14,000 steps (``runs/film_unet_best.step<K>.pt``, exported to ``runs/scored/``). Every (guide, w)
-of GRID is scored at n = 2,000 (the project's metric, floor at the same n) with the checkpoint's recommended
-sampler under bfloat16 autocast, as in the recipe study; the choice (:func:`chosen`) is the lowest FID among the
+weaker model of the same kind as the guide. Two guides (GRID): ``film_unet_best_guide``, the first 1,600 steps of
+the long run of the same recipe (``make checkpoints`` ships it), and the snapshot the run of ``film_unet_best``
+kept at 5,600 of its 14,000 steps (``runs/film_unet_best.step5600.pt``, exported to ``runs/scored/``), a guide
+much closer to the model. Every (guide, w) of GRID is scored at n = 2,000 (the project's metric, floor at the
+same n) with the checkpoint's recommended sampler under bfloat16 autocast, as in the recipe study; the choice (:func:`chosen`) is the lowest FID among the
 rows whose precision reaches PRECISION_TARGET (the highest precision if none does), and it is scored again at
-n = 10,000 for the card. ``make checkpoints`` ships the chosen guide as ``checkpoints/film_unet_best_guide.pt``.
+n = 10,000 for ``film_unet_best``'s card (``make checkpoints`` reads it from here, for the same two files).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import tinydiff_lib as td  # noqa: E402
 
 OUT = REPO / "results" / "autoguidance.json"
 BEST = "film_unet_best"
-GRID = {5_600: [1.0, 2.0, 3.0], 11_200: [2.0, 4.0]}  # guide snapshot step -> guidance scales w
+GUIDE = "film_unet_best_guide"
+GRID = {GUIDE: [0.5, 1.0, 1.5, 2.0], "film_unet_best.step5600": [1.0, 2.0]}  # guide -> guidance scales w
 N_CHOOSE, N_FULL = 2_000, 10_000
 PRECISION_TARGET = 0.8  # issue 11's target for the shipped unconditional model
 SCORES = ("fid", "fid_floor", "precision", "precision_floor", "recall", "recall_floor", "kid", "kid_floor",
@@ -40,17 +42,17 @@ SCORES = ("fid", "fid_floor", "precision", "precision_floor", "recall", "recall_
 
 
 def key(row: dict) -> tuple:
-    return row["guide_step"], row["guidance"], row["n"]
+    return row["guide"], row["guidance"], row["n"]
 
 
-STUDY = RowFile(OUT, key, {"checkpoint": BEST, "grid": {str(k): v for k, v in GRID.items()},
+STUDY = RowFile(OUT, key, {"checkpoint": BEST, "grid": GRID,
                            "precision_target": PRECISION_TARGET})  # fmt: skip
 
 
 def chosen(rows: list[dict]) -> dict | None:
-    """The (guide_step, w) row to ship: lowest FID among those reaching the precision target at n = N_CHOOSE,
+    """The (guide, w) row to ship: lowest FID among those reaching the precision target at n = N_CHOOSE,
     else the most precise; None until the whole grid is scored."""
-    grid = [r for r in rows if r["n"] == N_CHOOSE and r["guidance"] in GRID.get(r["guide_step"], [])]
+    grid = [r for r in rows if r["n"] == N_CHOOSE and r["guidance"] in GRID.get(r["guide"], [])]
     if len(grid) < sum(map(len, GRID.values())):
         return None
     good = [r for r in grid if r["precision"] >= PRECISION_TARGET]
@@ -58,17 +60,17 @@ def chosen(rows: list[dict]) -> dict | None:
 
 
 def plan(rows: list[dict]) -> list[dict]:
-    out = [dict(guide_step=k, guidance=w, n=N_CHOOSE) for k, ws in GRID.items() for w in ws]
+    out = [dict(guide=g, guidance=w, n=N_CHOOSE) for g, ws in GRID.items() for w in ws]
     best = chosen(rows)
-    return out + ([dict(guide_step=best["guide_step"], guidance=best["guidance"], n=N_FULL)] if best else [])
+    return out + ([dict(guide=best["guide"], guidance=best["guidance"], n=N_FULL)] if best else [])
 
 
-def guide_file(step: int) -> Path | None:
-    """The exported snapshot of the best run at ``step`` (None while the run has not kept it)."""
-    src = REPO / "runs" / f"{BEST}.step{step}.pt"
-    if not src.exists():
-        return None
-    dst = REPO / "runs" / "scored" / f"{BEST}.step{step}.pt"
+def guide_file(guide: str) -> Path | None:
+    """The guide's checkpoint: shipped (``checkpoints/``) or a snapshot exported from ``runs/`` (None: not there)."""
+    shipped, src = REPO / "checkpoints" / f"{guide}.pt", REPO / "runs" / f"{guide}.pt"
+    if shipped.exists() or not src.exists():
+        return shipped if shipped.exists() else None
+    dst = REPO / "runs" / "scored" / f"{guide}.pt"
     if not dst.exists():
         dst.parent.mkdir(exist_ok=True)
         td.export_checkpoint(src, dst)
@@ -76,7 +78,7 @@ def guide_file(step: int) -> Path | None:
 
 
 def score(row: dict) -> dict:
-    start, main_path, guide = time.perf_counter(), REPO / "checkpoints" / f"{BEST}.pt", guide_file(row["guide_step"])
+    start, main_path, guide = time.perf_counter(), REPO / "checkpoints" / f"{BEST}.pt", guide_file(row["guide"])
     m = td.evaluate_checkpoint(main_path, num_samples=row["n"], guidance=row["guidance"], guide=guide, seed=0,
                                progress=False, bf16=True)  # fmt: skip
     return {**row, **{k: m[k] for k in SCORES}, "eval_s": round(time.perf_counter() - start, 1),
@@ -98,10 +100,10 @@ def main(argv=None) -> int:
     main_path = REPO / "checkpoints" / f"{BEST}.pt"
     if retired := STUDY.retire(lambda r: r["checkpoint_sha256"] != td.file_sha256(main_path), "checkpoint replaced"):
         print(f"moved {retired} rows of a replaced {BEST} to 'superseded'", flush=True)
-    while (row := STUDY.claim_next(plan, lambda r: guide_file(r["guide_step"]) is not None)) is not None:
+    while (row := STUDY.claim_next(plan, lambda r: guide_file(r["guide"]) is not None)) is not None:
         scored = score(row)
         STUDY.add(scored)
-        print(json.dumps({k: scored[k] for k in ("guide_step", "guidance", "n", "fid", "precision", "recall")}),
+        print(json.dumps({k: scored[k] for k in ("guide", "guidance", "n", "fid", "precision", "recall")}),
               flush=True)  # fmt: skip
     print("nothing left to score now", flush=True)
     return 0

@@ -56,6 +56,26 @@ def test_train_then_resume_from_the_command_line(tmp_path, monkeypatch, capsys):
     assert td.load_checkpoint(out)["step"] == 6
 
 
+def test_stop_at_pauses_a_schedule_that_resume_finishes_bit_identically(tmp_path, monkeypatch, capsys):
+    import tinydiff_lib.data as data_module
+
+    fake = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    monkeypatch.setattr(data_module, "mnist_tensor", lambda train=True, root=None: (fake, torch.zeros(64)))
+    common = ["train", "--model", "tiny_conv", "--steps", "6", "--batch-size", "8", "--warmup-steps", "2",
+              "--checkpoint-every", "2", "--quiet", "--device", "cpu"]  # fmt: skip
+    assert main([*common, "--out", str(tmp_path / "whole.pt")]) == 0
+    assert main([*common, "--out", str(tmp_path / "part.pt"), "--stop-at", "3"]) == 0
+    assert td.load_checkpoint(tmp_path / "part.pt")["step"] == 3
+    assert main([*common, "--out", str(tmp_path / "part.pt"), "--resume", "--stop-at", "3"]) == 0  # nothing to do
+    assert td.load_checkpoint(tmp_path / "part.pt")["step"] == 3
+    assert main([*common, "--out", str(tmp_path / "part.pt"), "--resume"]) == 0
+    whole, part = (td.load_checkpoint(tmp_path / f"{n}.pt")["state_dict"] for n in ("whole", "part"))
+    assert all(torch.equal(whole[k], part[k]) for k in whole)
+    capsys.readouterr()
+    assert main([*common, "--out", str(tmp_path / "late.pt"), "--stop-at", "7"]) == 2
+    assert "--stop-at 7 is past the run's end (--steps 6)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

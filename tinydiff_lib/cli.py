@@ -6,14 +6,15 @@ The contract (relied on by the notebooks, the scripts and users' own code):
   [--schedule linear|cosine|sigmoid] [--seed S] [--ema-decay D] [--weight-decay W]
   [--device auto|cpu|cuda|mps] [--compile] [--out PATH] [--checkpoint-every K] [--resume]
   [--condition none|label|text] [--cond-drop-prob P] [--warmup-steps W] [--sigma-p-mean M --sigma-p-std S]
-  [--extra-ema D1,D2] [--cpu-bf16] [--keep-at K1,K2]``: ``--steps``
+  [--extra-ema D1,D2] [--cpu-bf16] [--keep-at K1,K2] [--stop-at K]``: ``--steps``
   is the total number of optimiser steps; a run file is written (atomically) to ``--out`` every K steps and
   at the end; ``--resume`` continues it up to the same
   N with the same weights as an uninterrupted run (bit for bit on the CPU). Under
   ``torchrun --nproc_per_node P -m tinydiff_lib train ...`` each of P processes trains on B / P rows of
   the same global batch (DistributedDataParallel); rank 0 writes the run file.
   ``--cpu-bf16`` trains under bfloat16 autocast on the CPU too; ``--extra-ema`` keeps more EMAs of the run
-  (``export_checkpoint(..., ema=D)``); ``--keep-at`` keeps copies ``<out>.step<K>.pt`` at those steps.
+  (``export_checkpoint(..., ema=D)``); ``--keep-at`` keeps copies ``<out>.step<K>.pt`` at those steps;
+  ``--stop-at K`` stops at step K of the ``--steps`` schedule (``--resume`` later continues it).
   Prints one JSON line: checkpoint, model, step, final_loss, wall_time_s, images_per_s.
 * ``sample --checkpoint PATH --num-samples N [--sampler ddpm|ddim|euler|heun|dpmpp_2m|stochastic]
   [--steps K] [--eta E] [--seed S] [--compile] [--label D | --prompt TEXT] [--guidance W]
@@ -122,6 +123,13 @@ def _seed_list(text: str) -> list[int]:
     return seeds
 
 
+def _run_step(out: Path, resume: bool) -> int:
+    """The step a run starts from: the run file's when resuming, else 0."""
+    from .checkpoint import load_checkpoint
+
+    return load_checkpoint(out)["step"] if resume and out.exists() else 0
+
+
 def cmd_train(args) -> int:
     from .experiments import final_loss
     from .models import MODELS, OPTIONAL_MODELS
@@ -133,6 +141,9 @@ def cmd_train(args) -> int:
     out = Path(args.out or f"runs/{args.model}.pt")
     if out.exists() and not args.resume:
         raise UserError(f"{out} exists; pass --resume to continue it or choose another --out")
+    if args.stop_at is not None and args.stop_at > args.steps:
+        raise UserError(f"--stop-at {args.stop_at} is past the run's end (--steps {args.steps})")
+    stop_after = None if args.stop_at is None else max(0, args.stop_at - _run_step(out, args.resume))
     config = TrainConfig(
         model=args.model,
         schedule=args.schedule,
@@ -153,7 +164,8 @@ def cmd_train(args) -> int:
         cond_drop_prob=args.cond_drop_prob,
     )
     result = train(config, out=out, resume=args.resume, device=args.device, progress=not args.quiet,
-                   data_root=args.data_root, compile=args.compile, keep_at=tuple(args.keep_at))  # fmt: skip
+                   data_root=args.data_root, compile=args.compile, keep_at=tuple(args.keep_at),
+                   stop_after=stop_after)  # fmt: skip
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun only rank 0 reports
     print(
@@ -276,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="checkpoint path (default runs/<model>.pt)")
     p.add_argument("--checkpoint-every", type=_positive_int, default=500)
     p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
+    p.add_argument("--stop-at", type=_positive_int,
+                   help="stop at this step of the --steps schedule (a checkpoint; --resume continues it)")  # fmt: skip
     p.add_argument("--data-root", help="folder holding MNIST/raw (default $TINYDIFF_DATA)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)

@@ -43,7 +43,8 @@ def final_loss(history: dict, window: int = FINAL_LOSS_WINDOW) -> float:
 #: optional budget keys -> their ``tinydiff train`` option (lists are joined with commas; True is a flag)
 _OPTIONS = {"objective": "--objective", "warmup_steps": "--warmup-steps", "sigma_p_mean": "--sigma-p-mean",
             "sigma_p_std": "--sigma-p-std", "extra_ema": "--extra-ema", "cpu_bf16": "--cpu-bf16",
-            "keep_at": "--keep-at", "condition": "--condition", "cond_drop_prob": "--cond-drop-prob"}  # fmt: skip
+            "keep_at": "--keep-at", "condition": "--condition", "cond_drop_prob": "--cond-drop-prob",
+            "stop_at": "--stop-at"}  # fmt: skip
 
 
 def train_command(model: str, out: Path, budget: dict, resume: bool) -> list[str]:
@@ -67,9 +68,9 @@ def train_run(name: str, model: str, budget: dict, runs: Path) -> Path:
     """Train (or resume) ``runs/<name>.pt`` up to the budget with the command line; skip a finished run."""
     from .checkpoint import load_checkpoint
 
-    run = Path(runs) / f"{name}.pt"
-    if run.exists() and load_checkpoint(run)["step"] >= budget["steps"]:
-        print(f"[{name}] already trained to {budget['steps']} steps", flush=True)
+    run, target = Path(runs) / f"{name}.pt", budget.get("stop_at", budget["steps"])  # stop_at: part of a schedule
+    if run.exists() and load_checkpoint(run)["step"] >= target:
+        print(f"[{name}] already trained to {target} steps", flush=True)
         return run
     subprocess.run(train_command(model, run, budget, resume=run.exists()), check=True)
     return run
@@ -111,6 +112,11 @@ LONG_RUNS = {
         dict(RECIPES["recipe_edm_high"][1], steps=45_000, keep_at=(5_670, 11_340, 22_680)),
     ),  # fmt: skip
 }
+
+#: the guide of film_unet_best under autoguidance (tinydiff_lib/autoguidance.py): the long run's first 1,600 of
+#: 45,000 steps (its learning rate still near its peak), a far weaker model of the same kind (about 9 min of a
+#: quiet 2-core machine)
+RUNS["film_unet_best_guide"] = ("film_unet", dict(LONG_RUNS["recipe_edm_high_long"][1], stop_at=1_600))
 
 #: the conditional checkpoints (issue 12): the recipe study's better objective (EDM, high-noise σ) at 10,000
 #: steps × 64 images, each image's condition dropped with probability 0.1 (classifier-free guidance); about 30
