@@ -10,7 +10,8 @@ kept at 5,600 of its 14,000 steps (``runs/film_unet_best.step5600.pt``, exported
 much closer to the model. Every (guide, w) of GRID is scored at n = 2,000 (the project's metric, floor at the
 same n) with the checkpoint's recommended sampler under bfloat16 autocast, as in the recipe study; the choice
 (:func:`chosen`) is the lowest FID among the rows whose precision reaches PRECISION_TARGET (the highest
-precision if none does), and it is scored again at n = 10,000 for ``film_unet_best``'s card (``make checkpoints`` reads it from here, for the same two files).
+precision if none does), and it is scored again at n = 10,000 for ``film_unet_best``'s card (``make
+checkpoints`` reads it from here, for the same two files).
 """
 
 from __future__ import annotations
