@@ -12,7 +12,8 @@ DDIM-20; ``film_unet_best`` is the FiLM U-Net (CPU preset) trained with the reci
 high-noise σ; the run ``recipe_edm_high`` of scripts/run_recipes.py), scored with the sampler it recommends.
 The conditional checkpoints ``film_unet_class`` / ``film_unet_text`` take their card's scores from the guidance
 sweep (scripts/guidance_sweep.py, results/guidance.json) at its chosen guidance scale, for the same file: run
-the sweep after training them, then this script again to write their cards.
+the sweep after training them, then this script again to write their cards. ``film_unet_best``'s card also
+holds its scores under autoguidance by ``film_unet_best_guide`` (scripts/autoguidance_study.py), likewise.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ sys.path.insert(0, str(REPO))
 import tinydiff_lib as td  # noqa: E402
 from tinydiff_lib.experiments import CARD_EVAL, RUNS, final_loss, train_run  # noqa: E402
 
+AUTOGUIDED = ("film_unet_best",)  # checkpoints whose card also reports sampling with autoguidance
+
 SWEEP = REPO / "results" / "guidance.json"
+AUTOGUIDANCE = REPO / "results" / "autoguidance.json"
 
 
 def card(run: Path, shipped: Path, metrics: dict | None) -> dict:
@@ -70,6 +74,21 @@ def sweep_metrics(shipped: Path) -> dict | None:
     return {"guidance": w, **({r["prompts"]: r for r in mine} if mine[0]["prompts"] else mine[0])}
 
 
+def autoguidance_metrics(shipped: Path) -> dict | None:
+    """The autoguidance study's n = 10,000 row of its chosen (guide, w) for this very file (by SHA-256, and the
+    guide's too), or None: how the checkpoint samples with ``--guide-checkpoint``."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from autoguidance_study import N_FULL, chosen, guide_file
+
+    rows = json.loads(AUTOGUIDANCE.read_text())["rows"] if AUTOGUIDANCE.exists() else []
+    best = chosen(rows)
+    guide = best and guide_file(best["guide"])
+    mine = [r for r in rows if best and guide and r["n"] == N_FULL and (r["guide"], r["guidance"]) ==
+            (best["guide"], best["guidance"]) and r["checkpoint_sha256"] == td.file_sha256(shipped)
+            and r["guide_sha256"] == td.file_sha256(guide)]  # fmt: skip
+    return mine[0] if mine else None
+
+
 def card_metrics(shipped: Path, budget: dict, args) -> dict:
     """Scores for the card: the sweep's (conditional), else a fresh evaluation at n = --num-samples."""
     if budget.get("condition", "none") != "none":
@@ -102,6 +121,8 @@ def main(argv=None) -> int:
         shipped = td.export_checkpoint(run, REPO / "checkpoints" / f"{name}.pt")
         metrics = None if args.skip_eval else card_metrics(shipped, budget, args)
         info = card(run, shipped, metrics)
+        if name in AUTOGUIDED:  # scores with autoguidance (scripts/autoguidance_study.py), when measured
+            info["autoguidance"] = autoguidance_metrics(shipped)
         (REPO / "checkpoints" / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")
         print(json.dumps({"checkpoint": name, "fid": metrics and metrics.get("fid"), "file": str(shipped)}), flush=True)
     return 0

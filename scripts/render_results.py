@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
+from autoguidance_page import section as autoguidance_lines  # noqa: E402
 from guidance_page import guidance_section  # noqa: E402
 from recipes_page import recipe_section  # noqa: E402
 
@@ -162,6 +163,7 @@ def best_section() -> str:
         rows += ["", f"```{{figure}} figures/{GRID.name}", ":width: 100%", "", caption, "```"]
     else:
         rows += ["", f"The 64-sample grid is drawn by `{GRID_COMMAND}`."]
+    rows += autoguidance_lines(card, FID_TARGET, _verdict)
     return "\n".join(rows)
 
 

@@ -61,3 +61,27 @@ def test_no_sweep_yet_gives_no_scores(make, tmp_path, capsys):
     shipped.write_bytes(b"weights")
     assert make.sweep_metrics(shipped) is None
     assert "guidance_sweep.py" in capsys.readouterr().out
+
+
+def test_the_best_card_takes_the_autoguidance_row_of_its_own_two_files(make, tmp_path, monkeypatch):
+    import autoguidance_study as ag
+
+    main, guide = tmp_path / "film_unet_best.pt", tmp_path / "guide.pt"
+    main.write_bytes(b"main weights")
+    guide.write_bytes(b"guide weights")
+    monkeypatch.setattr(ag, "guide_file", lambda name: guide)
+    monkeypatch.setattr(make, "AUTOGUIDANCE", tmp_path / "autoguidance.json")
+    shas = dict(checkpoint_sha256=td.file_sha256(main), guide_sha256=td.file_sha256(guide))
+    # precision reaches the target from w = 1.5 on; FID falls with w and is lower for the first guide
+    grid = [dict(guide=g, guidance=w, n=ag.N_CHOOSE, fid=10 - w - (g == ag.GUIDE), precision=0.75 + 0.1 * (w > 1),
+                 **shas) for g, ws in ag.GRID.items() for w in ws]  # fmt: skip
+    assert ag.chosen(grid[1:]) is None  # not the whole grid yet
+    best = ag.chosen(grid)
+    assert (best["guide"], best["guidance"]) == (ag.GUIDE, max(ag.GRID[ag.GUIDE]))
+    full = dict(best, n=ag.N_FULL, fid=4.0)
+    make.AUTOGUIDANCE.write_text(json.dumps({"rows": grid}))
+    assert make.autoguidance_metrics(main) is None  # the n = 10,000 row is not there yet
+    make.AUTOGUIDANCE.write_text(json.dumps({"rows": [*grid, full]}))
+    assert make.autoguidance_metrics(main)["fid"] == 4.0
+    guide.write_bytes(b"another guide")  # the guide was retrained: the row is not about these files
+    assert make.autoguidance_metrics(main) is None

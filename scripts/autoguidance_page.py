@@ -1,0 +1,73 @@
+"""The autoguidance part of book/results.md's BEST block: the study's table, the card's verdicts, a 64-sample grid.
+
+Read by scripts/render_results.py; every number comes from results/autoguidance.json
+(scripts/autoguidance_study.py) and the card checkpoints/film_unet_best.json (its ``autoguidance`` entry).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from autoguidance_study import BEST, GRID, GUIDE, N_CHOOSE, PRECISION_TARGET, chosen
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "results" / "autoguidance.json"
+PY = ".venv/bin/python"
+STUDY_CMD = f"OMP_NUM_THREADS=1 {PY} scripts/autoguidance_study.py"
+FIGURE = REPO / "book" / "figures" / f"{BEST}_autoguided_64.png"
+
+
+def grid_command(w: float) -> str:
+    return (f"{PY} -m tinydiff_lib sample --checkpoint checkpoints/{BEST}.pt --guide-checkpoint "
+            f"checkpoints/{GUIDE}.pt --guidance {w:g} --num-samples 64 --seed 0 --quiet "
+            f"--out book/figures/{FIGURE.name}")  # fmt: skip
+
+
+def _guide_name(guide: str) -> str:
+    return (f"`{GUIDE}` (1,600 steps)" if guide == GUIDE
+            else f"`{guide.replace('.step', '` at step ')}")  # fmt: skip
+
+
+def study_table(rows: list[dict]) -> list[str]:
+    """The (guide, w) grid at n = N_CHOOSE next to the floor, the chosen row marked."""
+    best = chosen(rows)
+    grid = sorted((r for r in rows if r["n"] == N_CHOOSE), key=lambda r: (list(GRID).index(r["guide"]), r["guidance"]))
+    out = ["| guide | w | FID (× floor) | precision | recall |", "|---|---:|---:|---:|---:|"]
+    for r in grid:
+        mark = " (chosen)" if best and (r["guide"], r["guidance"]) == (best["guide"], best["guidance"]) else ""
+        out.append(f"| {_guide_name(r['guide'])} | {r['guidance']:g}{mark} | {r['fid']:.2f} "
+                   f"({r['fid'] / r['fid_floor']:.1f}×) | {r['precision']:.3f} | {r['recall']:.3f} |")  # fmt: skip
+    if grid:
+        r = grid[0]
+        out += ["", f"n = {N_CHOOSE:,} per row, {r['sampler']}-{r['steps']} under {r['sampling_dtype']}, seed 0; the "
+                f"floor at that n: FID {r['fid_floor']:.2f}, precision {r['precision_floor']:.3f}, recall "
+                f"{r['recall_floor']:.3f}. The choice: the lowest FID among the rows with precision ≥ "
+                f"{PRECISION_TARGET}."]  # fmt: skip
+    return out
+
+
+def section(card: dict, fid_target: float, verdict) -> list[str]:
+    """Lines for the BEST block: what autoguidance is, the study, the card's n = 10,000 row and its verdicts."""
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"rows": []}
+    out = ["", "**With autoguidance** (`tinydiff_lib/autoguidance.py`, Karras et al. 2024): the same checkpoint, "
+           f"sampled as D + w (D − D_guide) with a weaker model of the same recipe as the guide, `{GUIDE}`, the "
+           "first 1,600 steps of the long run (two network passes per sampler step). The study, from "
+           f"`{STUDY_CMD}`:", "", *study_table(data["rows"])]  # fmt: skip
+    m = card.get("autoguidance")
+    if not m:
+        return [*out, "", f"No n = 10,000 score in the card yet: finish `{STUDY_CMD}`, then "
+                f"`{PY} scripts/make_checkpoints.py --models {BEST}`."]  # fmt: skip
+    ratio = m["fid"] / m["fid_floor"]
+    out += ["", f"At n = {m['num_samples']:,} (card `checkpoints/{BEST}.json`, entry `autoguidance`), guide "
+            f"{_guide_name(m['guide'])}, w = {m['guidance']:g}: FID {m['fid']:.2f}, {ratio:.1f}× the floor "
+            f"(target ≤ {fid_target:g}×: {verdict(ratio <= fid_target)}); precision {m['precision']:.3f} (target ≥ "
+            f"{PRECISION_TARGET}: {verdict(m['precision'] >= PRECISION_TARGET)}, real digits "
+            f"{m['precision_floor']:.3f}); recall {m['recall']:.3f}. Sampled by `{PY} -m tinydiff_lib evaluate "
+            f"--checkpoint checkpoints/{BEST}.pt --guide-checkpoint checkpoints/{GUIDE}.pt --guidance "
+            f"{m['guidance']:g} --num-samples {m['num_samples']}`."]  # fmt: skip
+    if FIGURE.exists():
+        out += ["", f"```{{figure}} figures/{FIGURE.name}", ":width: 100%", "",
+                f"64 samples of `{BEST}` with autoguidance (the same seed, hence the same x_T, as the grid above), "
+                f"drawn by `{grid_command(m['guidance'])}`.", "```"]  # fmt: skip
+    return out
