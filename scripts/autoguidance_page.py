@@ -25,8 +25,10 @@ def grid_command(w: float) -> str:
 
 
 def _guide_name(guide: str) -> str:
-    return (f"`{GUIDE}` (1,600 steps)" if guide == GUIDE
-            else f"`{guide.replace('.step', '` at step ')}")  # fmt: skip
+    if guide == GUIDE:
+        return f"`{GUIDE}` (1,600 steps)"
+    name, step = guide.split(".step")
+    return f"`{name}` at step {int(step):,}"
 
 
 def study_table(rows: list[dict]) -> list[str]:
