@@ -4,13 +4,15 @@
     python scripts/autoguidance_study.py --list                  # the plan as far as it is known, and what is done
 
 Autoguidance (tinydiff_lib/autoguidance.py; Karras et al. 2024) samples D̃ = D + w (D − D_guide) with a
-weaker model of the same kind as the guide. Two guides (GRID): ``film_unet_best_guide``, the first 1,600 steps of
-the long run of the same recipe (``make checkpoints`` ships it), and the snapshot the run of ``film_unet_best``
+weaker model of the same kind as the guide. Three guides (GRID): ``film_unet_best_guide``, the first 1,600 steps
+of the long run of the same recipe, ``film_unet_best_guide800``, its first 800 (``make checkpoints`` ships
+both), and the snapshot the run of ``film_unet_best``
 kept at 5,600 of its 14,000 steps (``runs/film_unet_best.step5600.pt``, exported to ``runs/scored/``), a guide
 much closer to the model. Every (guide, w) of GRID is scored at n = 2,000 (the project's metric, floor at the
 same n) with the checkpoint's recommended sampler under bfloat16 autocast, as in the recipe study; the choice
 (:func:`chosen`) is the lowest FID among the rows whose precision reaches PRECISION_TARGET (the highest
-precision if none does), and it is scored again at n = 10,000 for ``film_unet_best``'s card (``make
+precision if none does), and it is scored again at n = 10,000 for ``film_unet_best``'s card, as is the most
+precise row of the grid (:func:`most_precise`) (``make
 checkpoints`` reads it from here, for the same two files).
 """
 
@@ -35,7 +37,8 @@ import tinydiff_lib as td  # noqa: E402
 OUT = REPO / "results" / "autoguidance.json"
 BEST = "film_unet_best"
 GUIDE = "film_unet_best_guide"
-GRID = {GUIDE: [0.5, 1.0, 1.5, 2.0], "film_unet_best.step5600": [1.0, 2.0]}  # guide -> guidance scales w
+#: guide -> guidance scales w: the shipped guide (1,600 steps), a weaker one (800 steps), a stronger one (5,600)
+GRID = {GUIDE: [0.5, 1.0, 1.5, 2.0], "film_unet_best_guide800": [1.0, 1.5], "film_unet_best.step5600": [1.0, 2.0]}
 N_CHOOSE, N_FULL = 2_000, 10_000
 PRECISION_TARGET = 0.8  # issue 11's target for the shipped unconditional model
 SCORES = ("fid", "fid_floor", "precision", "precision_floor", "recall", "recall_floor", "kid", "kid_floor",
@@ -60,10 +63,20 @@ def chosen(rows: list[dict]) -> dict | None:
     return min(good, key=lambda r: r["fid"]) if good else max(grid, key=lambda r: r["precision"])
 
 
+def most_precise(rows: list[dict]) -> dict | None:
+    """The grid's row with the highest precision at n = N_CHOOSE (None until the whole grid is scored)."""
+    grid = [r for r in rows if r["n"] == N_CHOOSE and r["guidance"] in GRID.get(r["guide"], [])]
+    return max(grid, key=lambda r: r["precision"]) if chosen(rows) else None
+
+
 def plan(rows: list[dict]) -> list[dict]:
+    """The grid at n = N_CHOOSE, then at n = N_FULL the chosen row and the most precise one (the card's row, and
+    the other end of the trade-off between FID and precision)."""
     out = [dict(guide=g, guidance=w, n=N_CHOOSE) for g, ws in GRID.items() for w in ws]
-    best = chosen(rows)
-    return out + ([dict(guide=best["guide"], guidance=best["guidance"], n=N_FULL)] if best else [])
+    for r in (chosen(rows), most_precise(rows)):
+        if r and dict(guide=r["guide"], guidance=r["guidance"], n=N_FULL) not in out:
+            out.append(dict(guide=r["guide"], guidance=r["guidance"], n=N_FULL))
+    return out
 
 
 def guide_file(guide: str) -> Path | None:

@@ -117,6 +117,8 @@ LONG_RUNS = {
 #: 45,000 steps (its learning rate still near its peak), a far weaker model of the same kind (about 9 min of a
 #: quiet 2-core machine)
 RUNS["film_unet_best_guide"] = ("film_unet", dict(LONG_RUNS["recipe_edm_high_long"][1], stop_at=1_600))
+#: a still weaker guide of the autoguidance study: the same run's first 800 steps (about 5 min)
+RUNS["film_unet_best_guide800"] = ("film_unet", dict(LONG_RUNS["recipe_edm_high_long"][1], stop_at=800))
 
 #: the conditional checkpoints (issue 12): the recipe study's better objective (EDM, high-noise σ) at 10,000
 #: steps × 64 images, each image's condition dropped with probability 0.1 (classifier-free guidance); about 30
