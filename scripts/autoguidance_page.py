@@ -11,6 +11,8 @@ from pathlib import Path
 
 from autoguidance_study import BEST, GRID, GUIDE, N_CHOOSE, PRECISION_TARGET, chosen
 
+from tinydiff_lib.experiments import RUNS
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results" / "autoguidance.json"
 PY = ".venv/bin/python"
@@ -25,10 +27,10 @@ def grid_command(w: float) -> str:
 
 
 def _guide_name(guide: str) -> str:
-    if guide == GUIDE:
-        return f"`{GUIDE}` (1,600 steps)"
-    name, step = guide.split(".step")
-    return f"`{name}` at step {int(step):,}"
+    if ".step" in guide:  # a snapshot the best run kept
+        name, step = guide.split(".step")
+        return f"`{name}` at step {int(step):,}"
+    return f"`{guide}` ({RUNS[guide][1]['stop_at']:,} steps)"
 
 
 def study_table(rows: list[dict]) -> list[str]:
@@ -49,25 +51,41 @@ def study_table(rows: list[dict]) -> list[str]:
     return out
 
 
+def _full_row(m: dict, entry: str, what: str, fid_target: float, verdict) -> str:
+    """One n = 10,000 row of the card, its verdicts against the targets, and the command that measures it."""
+    ratio = m["fid"] / m["fid_floor"]
+    return (f"At n = {m['num_samples']:,}, {what} (card `checkpoints/{BEST}.json`, entry `{entry}`), guide "
+            f"{_guide_name(m['guide'])}, w = {m['guidance']:g}: FID {m['fid']:.2f}, {ratio:.1f}× the floor "
+            f"(target ≤ {fid_target:g}×: {verdict(ratio <= fid_target)}); precision {m['precision']:.3f} (target ≥ "
+            f"{PRECISION_TARGET}: {verdict(m['precision'] >= PRECISION_TARGET)}, real digits "
+            f"{m['precision_floor']:.3f}); recall {m['recall']:.3f}. Sampled by `{PY} -m tinydiff_lib evaluate "
+            f"--checkpoint checkpoints/{BEST}.pt --guide-checkpoint checkpoints/{m['guide']}.pt --guidance "
+            f"{m['guidance']:g} --num-samples {m['num_samples']}`.")  # fmt: skip
+
+
 def section(card: dict, fid_target: float, verdict) -> list[str]:
     """Lines for the BEST block: what autoguidance is, the study, the card's n = 10,000 row and its verdicts."""
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"rows": []}
     out = ["", "**With autoguidance** (`tinydiff_lib/autoguidance.py`, Karras et al. 2024): the same checkpoint, "
            f"sampled as D + w (D − D_guide) with a weaker model of the same recipe as the guide, `{GUIDE}`, the "
-           "first 1,600 steps of the long run (two network passes per sampler step). The study, from "
-           f"`{STUDY_CMD}`:", "", *study_table(data["rows"])]  # fmt: skip
+           f"first {RUNS[GUIDE][1]['stop_at']:,} steps of the long run (two network passes per sampler step). The "
+           f"study, from `{STUDY_CMD}`:", "", *study_table(data["rows"])]  # fmt: skip
     m = card.get("autoguidance")
     if not m:
         return [*out, "", f"No n = 10,000 score in the card yet: finish `{STUDY_CMD}`, then "
                 f"`{PY} scripts/make_checkpoints.py --models {BEST}`."]  # fmt: skip
-    ratio = m["fid"] / m["fid_floor"]
-    out += ["", f"At n = {m['num_samples']:,} (card `checkpoints/{BEST}.json`, entry `autoguidance`), guide "
-            f"{_guide_name(m['guide'])}, w = {m['guidance']:g}: FID {m['fid']:.2f}, {ratio:.1f}× the floor "
-            f"(target ≤ {fid_target:g}×: {verdict(ratio <= fid_target)}); precision {m['precision']:.3f} (target ≥ "
-            f"{PRECISION_TARGET}: {verdict(m['precision'] >= PRECISION_TARGET)}, real digits "
-            f"{m['precision_floor']:.3f}); recall {m['recall']:.3f}. Sampled by `{PY} -m tinydiff_lib evaluate "
-            f"--checkpoint checkpoints/{BEST}.pt --guide-checkpoint checkpoints/{GUIDE}.pt --guidance "
-            f"{m['guidance']:g} --num-samples {m['num_samples']}`."]  # fmt: skip
+    out += ["", _full_row(m, "autoguidance", "the study's choice", fid_target, verdict)]
+    if card.get("autoguidance_most_precise"):
+        out += [
+            "",
+            _full_row(
+                card["autoguidance_most_precise"],
+                "autoguidance_most_precise",
+                "the grid's most precise row, the other end of the trade-off",
+                fid_target,
+                verdict,
+            ),
+        ]
     if FIGURE.exists():
         out += ["", f"```{{figure}} figures/{FIGURE.name}", ":width: 100%", "",
                 f"64 samples of `{BEST}` with autoguidance (the same seed, hence the same x_T, as the grid above), "

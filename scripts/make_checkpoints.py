@@ -74,16 +74,17 @@ def sweep_metrics(shipped: Path) -> dict | None:
     return {"guidance": w, **({r["prompts"]: r for r in mine} if mine[0]["prompts"] else mine[0])}
 
 
-def autoguidance_metrics(shipped: Path) -> dict | None:
-    """The autoguidance study's n = 10,000 row of its chosen (guide, w) for this very file (by SHA-256, and the
-    guide's too), or None: how the checkpoint samples with ``--guide-checkpoint``."""
+def autoguidance_metrics(shipped: Path, pick: str = "chosen") -> dict | None:
+    """The autoguidance study's n = 10,000 row for this very file (by SHA-256, and the guide's too), or None: how
+    the checkpoint samples with ``--guide-checkpoint``. ``pick``: the study's ``chosen`` (guide, w), or its
+    ``most_precise`` one, the other end of the trade-off between FID and precision."""
     sys.path.insert(0, str(REPO / "scripts"))
-    from autoguidance_study import N_FULL, chosen, guide_file
+    import autoguidance_study as study
 
     rows = json.loads(AUTOGUIDANCE.read_text())["rows"] if AUTOGUIDANCE.exists() else []
-    best = chosen(rows)
-    guide = best and guide_file(best["guide"])
-    mine = [r for r in rows if best and guide and r["n"] == N_FULL and (r["guide"], r["guidance"]) ==
+    best = getattr(study, pick)(rows)
+    guide = best and study.guide_file(best["guide"])
+    mine = [r for r in rows if best and guide and r["n"] == study.N_FULL and (r["guide"], r["guidance"]) ==
             (best["guide"], best["guidance"]) and r["checkpoint_sha256"] == td.file_sha256(shipped)
             and r["guide_sha256"] == td.file_sha256(guide)]  # fmt: skip
     return mine[0] if mine else None
@@ -123,6 +124,7 @@ def main(argv=None) -> int:
         info = card(run, shipped, metrics)
         if name in AUTOGUIDED:  # scores with autoguidance (scripts/autoguidance_study.py), when measured
             info["autoguidance"] = autoguidance_metrics(shipped)
+            info["autoguidance_most_precise"] = autoguidance_metrics(shipped, "most_precise")
         (REPO / "checkpoints" / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")
         print(json.dumps({"checkpoint": name, "fid": metrics and metrics.get("fid"), "file": str(shipped)}), flush=True)
     return 0
