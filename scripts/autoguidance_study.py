@@ -18,7 +18,6 @@ checkpoints`` reads it from here, for the same two files).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -30,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from row_file import RowFile  # noqa: E402
+from row_file import RowFile, worker_parser  # noqa: E402
 
 import tinydiff_lib as td  # noqa: E402
 
@@ -100,16 +99,10 @@ def score(row: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--list", action="store_true", help="print the plan as far as it is known, and what is done")
-    p.add_argument("--release", action="store_true", help="forget the claims of workers that were stopped")
+    p = worker_parser(__doc__)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    if args.release:
-        STUDY.release()
-        return 0
-    if args.list:
-        STUDY.print_plan(plan)
+    if STUDY.run_option(args, plan):
         return 0
     main_path = REPO / "checkpoints" / f"{BEST}.pt"
     if retired := STUDY.retire(lambda r: r["checkpoint_sha256"] != td.file_sha256(main_path), "checkpoint replaced"):

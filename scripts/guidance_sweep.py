@@ -14,7 +14,6 @@ The checkpoint's recommended sampler is used throughout, under bfloat16 autocast
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -26,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from row_file import RowFile  # noqa: E402
+from row_file import RowFile, worker_parser  # noqa: E402
 
 import tinydiff_lib as td  # noqa: E402
 
@@ -77,16 +76,10 @@ def score(row: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--list", action="store_true", help="print the plan as far as it is known, and what is done")
-    p.add_argument("--release", action="store_true", help="forget the claims of workers that were stopped")
+    p = worker_parser(__doc__)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    if args.release:
-        STUDY.release()
-        return 0
-    if args.list:
-        STUDY.print_plan(plan)
+    if STUDY.run_option(args, plan):
         return 0
 
     def ready(row: dict) -> bool:

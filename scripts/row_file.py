@@ -7,10 +7,19 @@ interrupted study resumes where it stopped (``release()`` forgets the claims of 
 
 from __future__ import annotations
 
+import argparse
 import fcntl
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+
+def worker_parser(doc: str) -> argparse.ArgumentParser:
+    """The command line every study worker shares, ``--list`` and ``--release``; a study adds its own options."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--list", action="store_true", help="print the plan as far as it is known, and what is done")
+    p.add_argument("--release", action="store_true", help="forget the claims of workers that were stopped")
+    return p
 
 
 class RowFile:
@@ -72,6 +81,14 @@ class RowFile:
 
     def release(self) -> None:
         self._locked(lambda results, claims: claims.clear())
+
+    def run_option(self, args: argparse.Namespace, plan: Callable[[list[dict]], Iterable[dict]]) -> bool:
+        """Carry out ``--release`` or ``--list`` of :func:`worker_parser`; True when one was given (then exit)."""
+        if args.release:
+            self.release()
+        elif args.list:
+            self.print_plan(plan)
+        return args.release or args.list
 
     def print_plan(self, plan: Callable[[list[dict]], Iterable[dict]]) -> None:
         """One line per planned row: ``done`` or ``todo`` and the row (the scripts' ``--list``)."""

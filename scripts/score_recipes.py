@@ -14,7 +14,6 @@ under a lock, so several can share the plan.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -31,7 +30,7 @@ from tinydiff_lib.ode_samplers import ODE_SAMPLERS, network_passes  # noqa: E402
 from tinydiff_lib.sampling_io import generate, save_samples  # noqa: E402
 
 sys.path.insert(0, str(REPO / "scripts"))
-from row_file import RowFile  # noqa: E402
+from row_file import RowFile, worker_parser  # noqa: E402
 
 OUT = REPO / "results" / "recipes.json"
 GRIDS = REPO / "results" / "recipes"
@@ -151,17 +150,11 @@ def add(row: dict) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--list", action="store_true", help="print the plan as far as it is known, and what is done")
+    p = worker_parser(__doc__)
     p.add_argument("--passes-for", choices=list(RECIPES), help="also score FID against passes for this run")
-    p.add_argument("--release", action="store_true", help="forget the claims of workers that were stopped")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    if args.release:
-        STUDY.release()
-        return 0
-    if args.list:
-        STUDY.print_plan(lambda rows: plan(rows, args.passes_for))
+    if STUDY.run_option(args, lambda rows: plan(rows, args.passes_for)):
         return 0
 
     def ready(row: dict) -> bool:
