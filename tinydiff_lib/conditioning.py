@@ -189,7 +189,8 @@ def sampling_condition(model: nn.Module, num_samples: int, labels=None, prompts=
     given = "label" if labels is not None else "text" if prompts is not None else None
     if given is None:
         if guidance > 0:
-            raise UsageError("--guidance needs a condition to push towards: add --label D or --prompt TEXT")
+            raise UsageError("--guidance needs a condition to push towards: add --label D or --prompt TEXT, or, "
+                             "for an unconditional checkpoint, --guide-checkpoint GUIDE (autoguidance)")  # fmt: skip
         return None
     option, kind = "--label" if given == "label" else "--prompt", model_condition(model)
     if kind == "none":
