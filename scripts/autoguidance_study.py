@@ -23,13 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from row_file import RowFile, worker_parser  # noqa: E402
+from row_file import RowFile  # noqa: E402
 
 import tinydiff_lib as td  # noqa: E402
 
@@ -99,14 +97,16 @@ def score(row: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    p = worker_parser(__doc__)
-    args = p.parse_args(argv)
-    torch.set_num_threads(1)
-    if STUDY.run_option(args, plan):
+    if STUDY.worker_args(__doc__, argv, lambda a: plan) is None:
         return 0
-    main_path = REPO / "checkpoints" / f"{BEST}.pt"
-    if retired := STUDY.retire(lambda r: r["checkpoint_sha256"] != td.file_sha256(main_path), "checkpoint replaced"):
-        print(f"moved {retired} rows of a replaced {BEST} to 'superseded'", flush=True)
+    shas = {BEST: td.file_sha256(REPO / "checkpoints" / f"{BEST}.pt")}  # each file hashed once
+    shas.update({g: td.file_sha256(path) for g in GRID if (path := guide_file(g)) is not None})
+
+    def stale(r: dict) -> bool:
+        return r["checkpoint_sha256"] != shas[BEST] or r["guide_sha256"] != shas.get(r["guide"], r["guide_sha256"])
+
+    if retired := STUDY.retire(stale, "the checkpoint or its guide was replaced (its SHA-256 changed)"):
+        print(f"moved {retired} rows of replaced files to 'superseded'", flush=True)
     while (row := STUDY.claim_next(plan, lambda r: guide_file(r["guide"]) is not None)) is not None:
         scored = score(row)
         STUDY.add(scored)

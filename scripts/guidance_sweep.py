@@ -19,13 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from row_file import RowFile, worker_parser  # noqa: E402
+from row_file import RowFile  # noqa: E402
 
 import tinydiff_lib as td  # noqa: E402
 
@@ -76,10 +74,7 @@ def score(row: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    p = worker_parser(__doc__)
-    args = p.parse_args(argv)
-    torch.set_num_threads(1)
-    if STUDY.run_option(args, plan):
+    if STUDY.worker_args(__doc__, argv, lambda a: plan) is None:
         return 0
 
     def ready(row: dict) -> bool:

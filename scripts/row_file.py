@@ -82,13 +82,21 @@ class RowFile:
     def release(self) -> None:
         self._locked(lambda results, claims: claims.clear())
 
-    def run_option(self, args: argparse.Namespace, plan: Callable[[list[dict]], Iterable[dict]]) -> bool:
-        """Carry out ``--release`` or ``--list`` of :func:`worker_parser`; True when one was given (then exit)."""
+    def worker_args(self, doc: str, argv, plan_for: Callable, add_options: Callable | None = None):
+        """A worker's start: parse :func:`worker_parser` (plus ``add_options(parser)``), one torch thread, and
+        carry out ``--release`` or ``--list`` (with the plan ``plan_for(args)``); None when one was given."""
+        import torch
+
+        p = worker_parser(doc)
+        if add_options:
+            add_options(p)
+        args = p.parse_args(argv)
+        torch.set_num_threads(1)
         if args.release:
             self.release()
         elif args.list:
-            self.print_plan(plan)
-        return args.release or args.list
+            self.print_plan(plan_for(args))
+        return None if args.release or args.list else args
 
     def print_plan(self, plan: Callable[[list[dict]], Iterable[dict]]) -> None:
         """One line per planned row: ``done`` or ``todo`` and the row (the scripts' ``--list``)."""

@@ -19,8 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -30,7 +28,7 @@ from tinydiff_lib.ode_samplers import ODE_SAMPLERS, network_passes  # noqa: E402
 from tinydiff_lib.sampling_io import generate, save_samples  # noqa: E402
 
 sys.path.insert(0, str(REPO / "scripts"))
-from row_file import RowFile, worker_parser  # noqa: E402
+from row_file import RowFile  # noqa: E402
 
 OUT = REPO / "results" / "recipes.json"
 GRIDS = REPO / "results" / "recipes"
@@ -150,11 +148,10 @@ def add(row: dict) -> None:
 
 
 def main(argv=None) -> int:
-    p = worker_parser(__doc__)
-    p.add_argument("--passes-for", choices=list(RECIPES), help="also score FID against passes for this run")
-    args = p.parse_args(argv)
-    torch.set_num_threads(1)
-    if STUDY.run_option(args, lambda rows: plan(rows, args.passes_for)):
+    def options(p):
+        p.add_argument("--passes-for", choices=list(RECIPES), help="also score FID against passes for this run")
+
+    if (args := STUDY.worker_args(__doc__, argv, lambda a: lambda rows: plan(rows, a.passes_for), options)) is None:
         return 0
 
     def ready(row: dict) -> bool:

@@ -41,3 +41,16 @@ def test_retire_moves_stale_rows_out_of_the_plan(tmp_path):
     plan = [{"name": "a", "w": 0}, {"name": "a", "w": 1}]
     assert study.claim_next(lambda rows: plan, lambda row: True) == {"name": "a", "w": 0}  # to score again
     assert study.retire(lambda row: row["sha"] == "old", "again") == 0
+
+
+def test_worker_args_carry_out_list_and_release(tmp_path, capsys):
+    study = RowFile(tmp_path / "study.json", key, {})
+    study.add({"name": "a", "w": 0})
+    plan = [{"name": "a", "w": 0}, {"name": "a", "w": 1}]
+    assert study.worker_args("doc", ["--list"], lambda args: lambda rows: plan) is None
+    assert capsys.readouterr().out.splitlines() == ['done {"name": "a", "w": 0}', 'todo {"name": "a", "w": 1}']
+    study.claim_next(lambda rows: plan, lambda row: True)
+    assert study.worker_args("doc", ["--release"], lambda args: plan) is None
+    assert json.loads((tmp_path / "study.claims").read_text()) == []
+    args = study.worker_args("doc", ["--extra", "3"], lambda a: plan, lambda p: p.add_argument("--extra", type=int))
+    assert args.extra == 3 and not args.list
