@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from autoguidance_study import BEST, GRID, GUIDE, N_CHOOSE, PRECISION_TARGET, chosen
+from autoguidance_study import BEST, GUIDE, N_CHOOSE, PRECISION_TARGET, RECOMMENDED, cell, cells, chosen
 
 from tinydiff_lib.experiments import RUNS
+from tinydiff_lib.ode_samplers import network_passes
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results" / "autoguidance.json"
@@ -20,10 +21,15 @@ STUDY_CMD = f"OMP_NUM_THREADS=1 {PY} scripts/autoguidance_study.py"
 FIGURE = REPO / "book" / "figures" / f"{BEST}_autoguided_64.png"
 
 
-def grid_command(w: float) -> str:
+def sampler_options(m: dict) -> str:
+    """The command-line options of a row's sampler ("" for the checkpoint's recommended one)."""
+    return "" if (m["sampler"], m["steps"]) == RECOMMENDED else f" --sampler {m['sampler']} --steps {m['steps']}"
+
+
+def grid_command(m: dict) -> str:
     return (f"{PY} -m tinydiff_lib sample --checkpoint checkpoints/{BEST}.pt --guide-checkpoint "
-            f"checkpoints/{GUIDE}.pt --guidance {w:g} --num-samples 64 --seed 0 --quiet "
-            f"--out book/figures/{FIGURE.name}")  # fmt: skip
+            f"checkpoints/{m['guide']}.pt --guidance {m['guidance']:g}{sampler_options(m)} --num-samples 64 "
+            f"--seed 0 --quiet --out book/figures/{FIGURE.name}")  # fmt: skip
 
 
 def _guide_name(guide: str) -> str:
@@ -36,17 +42,20 @@ def _guide_name(guide: str) -> str:
 def study_table(rows: list[dict]) -> list[str]:
     """The (guide, w) grid at n = N_CHOOSE next to the floor, the chosen row marked."""
     best = chosen(rows)
-    grid = sorted((r for r in rows if r["n"] == N_CHOOSE), key=lambda r: (list(GRID).index(r["guide"]), r["guidance"]))
-    out = ["| guide | w | FID (× floor) | precision | recall |", "|---|---:|---:|---:|---:|"]
+    order = [cell(dict(c)) for c in cells()]
+    grid = sorted((r for r in rows if r["n"] == N_CHOOSE and cell(r) in order), key=lambda r: order.index(cell(r)))
+    out = ["| guide | w | sampler (passes) | FID (× floor) | precision | recall |", "|---|---:|---|---:|---:|---:|"]
     for r in grid:
-        mark = " (chosen)" if best and (r["guide"], r["guidance"]) == (best["guide"], best["guidance"]) else ""
-        out.append(f"| {_guide_name(r['guide'])} | {r['guidance']:g}{mark} | {r['fid']:.2f} "
-                   f"({r['fid'] / r['fid_floor']:.1f}×) | {r['precision']:.3f} | {r['recall']:.3f} |")  # fmt: skip
+        mark = " (chosen)" if best and cell(r) == cell(best) else ""
+        passes = 2 * network_passes(r["sampler"], r["steps"])  # the model and its guide at every step
+        out.append(f"| {_guide_name(r['guide'])} | {r['guidance']:g}{mark} | {r['sampler']}-{r['steps']} ({passes}) | "
+                   f"{r['fid']:.2f} ({r['fid'] / r['fid_floor']:.1f}×) | {r['precision']:.3f} | "
+                   f"{r['recall']:.3f} |")  # fmt: skip
     if grid:
         r = grid[0]
-        out += ["", f"n = {N_CHOOSE:,} per row, {r['sampler']}-{r['steps']} under {r['sampling_dtype']}, seed 0; the "
-                f"floor at that n: FID {r['fid_floor']:.2f}, precision {r['precision_floor']:.3f}, recall "
-                f"{r['recall_floor']:.3f}. The choice: the lowest FID among the rows with precision ≥ "
+        out += ["", f"n = {N_CHOOSE:,} per row under {r['sampling_dtype']}, seed 0; passes per image count the "
+                f"guide's. The floor at that n: FID {r['fid_floor']:.2f}, precision {r['precision_floor']:.3f}, "
+                f"recall {r['recall_floor']:.3f}. The choice: the lowest FID among the rows with precision ≥ "
                 f"{PRECISION_TARGET}."]  # fmt: skip
     return out
 
@@ -55,12 +64,12 @@ def _full_row(m: dict, entry: str, what: str, fid_target: float, verdict) -> str
     """One n = 10,000 row of the card, its verdicts against the targets, and the command that measures it."""
     ratio = m["fid"] / m["fid_floor"]
     return (f"At n = {m['num_samples']:,}, {what} (card `checkpoints/{BEST}.json`, entry `{entry}`), guide "
-            f"{_guide_name(m['guide'])}, w = {m['guidance']:g}: FID {m['fid']:.2f}, {ratio:.1f}× the floor "
+            f"{_guide_name(m['guide'])}, w = {m['guidance']:g}, {m['sampler']}-{m['steps']}: FID {m['fid']:.2f}, {ratio:.1f}× the floor "
             f"(target ≤ {fid_target:g}×: {verdict(ratio <= fid_target)}); precision {m['precision']:.3f} (target ≥ "
             f"{PRECISION_TARGET}: {verdict(m['precision'] >= PRECISION_TARGET)}, real digits "
             f"{m['precision_floor']:.3f}); recall {m['recall']:.3f}. Sampled by `{PY} -m tinydiff_lib evaluate "
             f"--checkpoint checkpoints/{BEST}.pt --guide-checkpoint checkpoints/{m['guide']}.pt --guidance "
-            f"{m['guidance']:g} --num-samples {m['num_samples']}`.")  # fmt: skip
+            f"{m['guidance']:g}{sampler_options(m)} --num-samples {m['num_samples']}`.")  # fmt: skip
 
 
 def section(card: dict, fid_target: float, verdict) -> list[str]:
@@ -89,5 +98,5 @@ def section(card: dict, fid_target: float, verdict) -> list[str]:
     if FIGURE.exists():
         out += ["", f"```{{figure}} figures/{FIGURE.name}", ":width: 100%", "",
                 f"64 samples of `{BEST}` with autoguidance (the same seed, hence the same x_T, as the grid above), "
-                f"drawn by `{grid_command(m['guidance'])}`.", "```"]  # fmt: skip
+                f"drawn by `{grid_command(m)}`.", "```"]  # fmt: skip
     return out

@@ -9,10 +9,11 @@ of the long run of the same recipe, ``film_unet_best_guide800``, its first 800 (
 both), and the snapshot the run of ``film_unet_best``
 kept at 5,600 of its 14,000 steps (``runs/film_unet_best.step5600.pt``, exported to ``runs/scored/``), a guide
 much closer to the model. Every (guide, w) of GRID is scored at n = 2,000 (the project's metric, floor at the
-same n) with the checkpoint's recommended sampler under bfloat16 autocast, as in the recipe study; the choice
-(:func:`chosen`) is the lowest FID among the rows whose precision reaches PRECISION_TARGET (the highest
-precision if none does), and it is scored again at n = 10,000 for ``film_unet_best``'s card, as is the most
-precise row of the grid (:func:`most_precise`) (``make
+same n) with the checkpoint's recommended sampler (RECOMMENDED) under bfloat16 autocast, as in the recipe study,
+and the cells of LONG_GRID with the sampler the FID-against-passes curve found best (LONG_SAMPLER: EDM's
+stochastic sampler, 99 passes, 198 with a guide); the choice (:func:`chosen`) is the lowest FID among the cells
+whose precision reaches PRECISION_TARGET (the highest precision if none does), and it is scored again at
+n = 10,000 for ``film_unet_best``'s card, as is the most precise cell (:func:`most_precise`) (``make
 checkpoints`` reads it from here, for the same two files).
 """
 
@@ -36,43 +37,62 @@ BEST = "film_unet_best"
 GUIDE = "film_unet_best_guide"
 #: guide -> guidance scales w: the shipped guide (1,600 steps), a weaker one (800 steps), a stronger one (5,600)
 GRID = {GUIDE: [0.5, 1.0, 1.5, 2.0], "film_unet_best_guide800": [1.0, 1.5], "film_unet_best.step5600": [1.0, 2.0]}
+#: the sampler of GRID (film_unet_best's recommended one) and of LONG_GRID (the passes curve's best, 99 passes)
+RECOMMENDED, LONG_SAMPLER = ("dpmpp_2m", 20), ("stochastic", 50)
+LONG_GRID = {GUIDE: [0.5, 1.0]}
 N_CHOOSE, N_FULL = 2_000, 10_000
 PRECISION_TARGET = 0.8  # issue 11's target for the shipped unconditional model
 SCORES = ("fid", "fid_floor", "precision", "precision_floor", "recall", "recall_floor", "kid", "kid_floor",
           "num_samples", "sampler", "steps", "sampling_dtype")  # fmt: skip
 
 
+def cells() -> list[dict]:
+    """Every (guide, w, sampler, steps) the study scores: GRID with RECOMMENDED, then LONG_GRID with LONG_SAMPLER."""
+    return [dict(guide=g, guidance=w, sampler=sampler, steps=steps)
+            for grid, (sampler, steps) in ((GRID, RECOMMENDED), (LONG_GRID, LONG_SAMPLER))
+            for g, ws in grid.items() for w in ws]  # fmt: skip
+
+
+def cell(row: dict) -> dict:
+    """The (guide, w, sampler, steps) of a row."""
+    return {k: row[k] for k in ("guide", "guidance", "sampler", "steps")}
+
+
 def key(row: dict) -> tuple:
-    return row["guide"], row["guidance"], row["n"]
+    return row["guide"], row["guidance"], row["n"], row["sampler"], row["steps"]
 
 
-STUDY = RowFile(OUT, key, {"checkpoint": BEST, "grid": GRID,
-                           "precision_target": PRECISION_TARGET})  # fmt: skip
+STUDY = RowFile(OUT, key, {"checkpoint": BEST, "grid": GRID, "long_grid": LONG_GRID,
+                           "long_sampler": list(LONG_SAMPLER), "precision_target": PRECISION_TARGET})  # fmt: skip
+
+
+def _grid(rows: list[dict]) -> list[dict]:
+    """The rows of the study's cells at n = N_CHOOSE."""
+    return [r for r in rows if r["n"] == N_CHOOSE and cell(r) in cells()]
 
 
 def chosen(rows: list[dict]) -> dict | None:
-    """The (guide, w) row to ship: lowest FID among those reaching the precision target at n = N_CHOOSE,
-    else the most precise; None until the whole grid is scored."""
-    grid = [r for r in rows if r["n"] == N_CHOOSE and r["guidance"] in GRID.get(r["guide"], [])]
-    if len(grid) < sum(map(len, GRID.values())):
+    """The cell to ship: lowest FID among those reaching the precision target at n = N_CHOOSE, else the most
+    precise; None until every cell is scored."""
+    grid = _grid(rows)
+    if len(grid) < len(cells()):
         return None
     good = [r for r in grid if r["precision"] >= PRECISION_TARGET]
     return min(good, key=lambda r: r["fid"]) if good else max(grid, key=lambda r: r["precision"])
 
 
 def most_precise(rows: list[dict]) -> dict | None:
-    """The grid's row with the highest precision at n = N_CHOOSE (None until the whole grid is scored)."""
-    grid = [r for r in rows if r["n"] == N_CHOOSE and r["guidance"] in GRID.get(r["guide"], [])]
-    return max(grid, key=lambda r: r["precision"]) if chosen(rows) else None
+    """The cell with the highest precision at n = N_CHOOSE (None until every cell is scored)."""
+    return max(_grid(rows), key=lambda r: r["precision"]) if chosen(rows) else None
 
 
 def plan(rows: list[dict]) -> list[dict]:
-    """The grid at n = N_CHOOSE, then at n = N_FULL the chosen row and the most precise one (the card's row, and
-    the other end of the trade-off between FID and precision)."""
-    out = [dict(guide=g, guidance=w, n=N_CHOOSE) for g, ws in GRID.items() for w in ws]
+    """Every cell at n = N_CHOOSE, then at n = N_FULL the chosen cell and the most precise one (the card's row,
+    and the other end of the trade-off between FID and precision)."""
+    out = [dict(c, n=N_CHOOSE) for c in cells()]
     for r in (chosen(rows), most_precise(rows)):
-        if r and dict(guide=r["guide"], guidance=r["guidance"], n=N_FULL) not in out:
-            out.append(dict(guide=r["guide"], guidance=r["guidance"], n=N_FULL))
+        if r and dict(cell(r), n=N_FULL) not in out:
+            out.append(dict(cell(r), n=N_FULL))
     return out
 
 
@@ -90,8 +110,8 @@ def guide_file(guide: str) -> Path | None:
 
 def score(row: dict) -> dict:
     start, main_path, guide = time.perf_counter(), REPO / "checkpoints" / f"{BEST}.pt", guide_file(row["guide"])
-    m = td.evaluate_checkpoint(main_path, num_samples=row["n"], guidance=row["guidance"], guide=guide, seed=0,
-                               progress=False, bf16=True)  # fmt: skip
+    m = td.evaluate_checkpoint(main_path, num_samples=row["n"], sampler=row["sampler"], steps=row["steps"],
+                               guidance=row["guidance"], guide=guide, seed=0, progress=False, bf16=True)  # fmt: skip
     return {**row, **{k: m[k] for k in SCORES}, "eval_s": round(time.perf_counter() - start, 1),
             "checkpoint_sha256": td.file_sha256(main_path), "guide_sha256": td.file_sha256(guide)}  # fmt: skip
 
@@ -110,7 +130,7 @@ def main(argv=None) -> int:
     while (row := STUDY.claim_next(plan, lambda r: guide_file(r["guide"]) is not None)) is not None:
         scored = score(row)
         STUDY.add(scored)
-        print(json.dumps({k: scored[k] for k in ("guide", "guidance", "n", "fid", "precision", "recall")}),
+        print(json.dumps({k: scored[k] for k in ("guide", "guidance", "sampler", "n", "fid", "precision")}),
               flush=True)  # fmt: skip
     print("nothing left to score now", flush=True)
     return 0

@@ -84,8 +84,8 @@ def autoguidance_metrics(shipped: Path, pick: str = "chosen") -> dict | None:
     rows = json.loads(AUTOGUIDANCE.read_text())["rows"] if AUTOGUIDANCE.exists() else []
     best = getattr(study, pick)(rows)
     guide = best and study.guide_file(best["guide"])
-    mine = [r for r in rows if best and guide and r["n"] == study.N_FULL and (r["guide"], r["guidance"]) ==
-            (best["guide"], best["guidance"]) and r["checkpoint_sha256"] == td.file_sha256(shipped)
+    mine = [r for r in rows if best and guide and r["n"] == study.N_FULL and study.cell(r) == study.cell(best)
+            and r["checkpoint_sha256"] == td.file_sha256(shipped)
             and r["guide_sha256"] == td.file_sha256(guide)]  # fmt: skip
     return mine[0] if mine else None
 

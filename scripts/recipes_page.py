@@ -141,12 +141,26 @@ def recipe_section() -> str:
         out += ["", "```{figure} figures/fid_vs_passes.png", ":width: 90%", "",
                 f"FID against network passes per image, every sampler, n = {n_choose:,} (lower is better; the dashed "
                 "line is the floor).", "```"]  # fmt: skip
+    out += _passes_best(rows, n_choose, n_full)
     out += [
         "",
         f"Made by `OMP_NUM_THREADS=1 {PY} scripts/run_recipes.py --runs NAME` (one job per core) and "
         f"`OMP_NUM_THREADS=1 {PY} scripts/score_recipes.py` (resumable; `--list` shows the plan).",
     ]
     return "\n".join(out)
+
+
+def _passes_best(rows: list[dict], n_choose: int, n_full: int) -> list[str]:
+    """The passes curve's best setting scored again at n_full (score_recipes --passes-for), if it has been."""
+    curve = [r for r in rows if r["n"] == n_choose and r["passes"] > 20 and r["weights"] == "ema0.999"]
+    best = min(curve, key=lambda r: r["fid"]) if curve else None
+    full = best and _find(rows, run=best["run"], step=best["step"], weights=best["weights"], sampler=best["sampler"],
+                          steps=best["steps"], n=n_full, bf16=True)  # fmt: skip
+    if not full:
+        return []
+    return ["", f"The curve's best setting, `{full['run']}` with {full['sampler']}-{full['steps']} ({full['passes']} "
+            f"passes), at n = {n_full:,}: FID {_score(full).replace(' | ', ', precision ', 1).replace(' | ', ', recall ')}"
+            f" (floor at that n: {_floor(rows, n_full)})."]  # fmt: skip
 
 
 def passes_figure(rows: list[dict], final: int, n: int) -> bool:

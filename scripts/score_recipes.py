@@ -8,7 +8,8 @@ a snapshot step, a set of weights (the main EMA, the extra EMAs, the raw weights
 steps and a number of samples, scored with ``evaluate_checkpoint`` next to the real-data floor at the same
 n. Sampling runs under bfloat16 autocast (2x faster on this CPU; one float32 row measures the difference).
 Rows already in the file are skipped, so an interrupted scoring resumes (``--release`` first, to forget
-the rows a stopped worker had claimed); a run still training is skipped. Each worker claims the next row
+the rows a stopped worker had claimed); a run still training is skipped. With ``--passes-for RUN`` the plan
+adds RUN's FID-against-passes curve and then the curve's best setting at n = 10,000. Each worker claims the next row
 under a lock, so several can share the plan.
 """
 
@@ -79,6 +80,13 @@ def passes_rows(run: str) -> list[dict]:
             for s in samplers for k in PASSES_GRID[s]]  # fmt: skip
 
 
+def best_passes(run: str, rows: list[dict]) -> dict | None:
+    """The passes curve's row with the lowest FID (None until the whole curve of ``run`` is scored)."""
+    curve = [dict(r, bf16=True) for r in passes_rows(run)]
+    done = {key(r): r for r in rows}
+    return min((done[key(r)] for r in curve), key=lambda r: r["fid"]) if all(key(r) in done for r in curve) else None
+
+
 def plan(rows: list[dict], passes_for: str | None = None) -> list[dict]:
     """Every evaluation of the study that can be planned now, most important first (module docstring).
 
@@ -105,6 +113,8 @@ def plan(rows: list[dict], passes_for: str | None = None) -> list[dict]:
             out.append(dict(run=run, step=final, weights="ema0.999", sampler=sampler, steps=steps, n=N_CHOOSE,
                             bf16=False))  # fmt: skip
     out += passes_rows(passes_for) if passes_for else []
+    if passes_for and (best := best_passes(passes_for, rows)):  # the curve's best setting, at the cards' n
+        out.append({**{k: best[k] for k in ("run", "step", "weights", "sampler", "steps")}, "n": N_FULL})
     return [{**r, "bf16": r.get("bf16", True)} for r in out]
 
 
@@ -133,7 +143,8 @@ def score(row: dict, path: Path) -> dict:
     out.update(objective=ckpt["config"]["objective"], images=row["step"] * ckpt["config"]["batch_size"],
                train_wall_s=round(snap["wall_time_s"], 1), final_loss=final_loss(snap["history"]),
                eval_s=round(time.perf_counter() - start, 1))  # fmt: skip
-    if row["n"] == N_FULL and row["step"] == RECIPE_BUDGET["steps"] and (row["sampler"], row["steps"]) != REFERENCE:
+    short = (row["sampler"], row["steps"]) in SHORT[out["objective"]]  # the headline row, not the passes curve's
+    if row["n"] == N_FULL and row["step"] == RECIPE_BUDGET["steps"] and short:
         GRIDS.mkdir(parents=True, exist_ok=True)
         x = generate(*td.load_model(path)[:2], 64, row["sampler"], row["steps"], seed=0, progress=False,
                         objective=out["objective"])  # fmt: skip

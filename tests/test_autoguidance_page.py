@@ -11,10 +11,9 @@ import autoguidance_page as page  # noqa: E402
 import autoguidance_study as study  # noqa: E402
 
 
-def _row(guide, w, n=study.N_CHOOSE, fid=6.0, precision=0.79):
-    return dict(guide=guide, guidance=w, n=n, fid=fid, fid_floor=2.0, precision=precision, precision_floor=0.87,
-                recall=0.9, recall_floor=0.88, sampler="dpmpp_2m", steps=20, sampling_dtype="bfloat16",
-                num_samples=n)  # fmt: skip
+def _row(c, n=study.N_CHOOSE, fid=6.0, precision=0.79):
+    return dict(c, n=n, fid=fid, fid_floor=2.0, precision=precision, precision_floor=0.87, recall=0.9,
+                recall_floor=0.88, sampling_dtype="bfloat16", num_samples=n)  # fmt: skip
 
 
 def _verdict(ok):
@@ -22,7 +21,8 @@ def _verdict(ok):
 
 
 def test_the_table_marks_the_choice_and_the_card_row_gets_verdicts(tmp_path, monkeypatch):
-    rows = [_row(g, w, fid=8 - w, precision=0.75 + 0.03 * w) for g, ws in study.GRID.items() for w in ws]
+    rows = [_row(c, fid=8 - c["guidance"] - (c["sampler"] != "dpmpp_2m"), precision=0.75 + 0.03 * c["guidance"])
+            for c in study.cells()]  # fmt: skip
     monkeypatch.setattr(page, "RESULTS", tmp_path / "autoguidance.json")
     monkeypatch.setattr(page, "FIGURE", tmp_path / "missing.png")
     page.RESULTS.write_text(json.dumps({"rows": rows}))
@@ -31,8 +31,10 @@ def test_the_table_marks_the_choice_and_the_card_row_gets_verdicts(tmp_path, mon
     lines = page.section({"metrics": {}}, 10.0, _verdict)
     text = "\n".join(lines)
     assert text.count("(chosen)") == 1 and f"| {best['guidance']:g} (chosen) |" in text
+    assert text.count("| stochastic-50 (198) |") == len(study.LONG_GRID[study.GUIDE])  # guide passes counted
     assert "No n = 10,000 score in the card yet" in text
-    card = {"autoguidance": _row(best["guide"], best["guidance"], n=study.N_FULL, fid=30.0, precision=0.81)}
+    card = {"autoguidance": _row(study.cell(best), n=study.N_FULL, fid=30.0, precision=0.81)}
     text = "\n".join(page.section(card, 10.0, _verdict))
     assert "15.0× the floor (target ≤ 10×: **not met**)" in text and "(target ≥ 0.8: met" in text
-    assert f"--guidance {best['guidance']:g} --num-samples 10000" in text
+    sampler = "" if best["sampler"] == "dpmpp_2m" else f" --sampler {best['sampler']} --steps {best['steps']}"
+    assert f"--guidance {best['guidance']:g}{sampler} --num-samples 10000" in text
