@@ -64,7 +64,8 @@ def _full_row(m: dict, entry: str, what: str, fid_target: float, verdict) -> str
     """One n = 10,000 row of the card, its verdicts against the targets, and the command that measures it."""
     ratio = m["fid"] / m["fid_floor"]
     return (f"At n = {m['num_samples']:,}, {what} (card `checkpoints/{BEST}.json`, entry `{entry}`), guide "
-            f"{_guide_name(m['guide'])}, w = {m['guidance']:g}, {m['sampler']}-{m['steps']}: FID {m['fid']:.2f}, {ratio:.1f}× the floor "
+            f"{_guide_name(m['guide'])}, w = {m['guidance']:g}, {m['sampler']}-{m['steps']}: FID {m['fid']:.2f}, "
+            f"{ratio:.1f}× the floor "
             f"(target ≤ {fid_target:g}×: {verdict(ratio <= fid_target)}); precision {m['precision']:.3f} (target ≥ "
             f"{PRECISION_TARGET}: {verdict(m['precision'] >= PRECISION_TARGET)}, real digits "
             f"{m['precision_floor']:.3f}); recall {m['recall']:.3f}. Sampled by `{PY} -m tinydiff_lib evaluate "

@@ -158,9 +158,10 @@ def _passes_best(rows: list[dict], n_choose: int, n_full: int) -> list[str]:
                           steps=best["steps"], n=n_full, bf16=True)  # fmt: skip
     if not full:
         return []
+    ratio = full["fid"] / full["fid_floor"]
     return ["", f"The curve's best setting, `{full['run']}` with {full['sampler']}-{full['steps']} ({full['passes']} "
-            f"passes), at n = {n_full:,}: FID {_score(full).replace(' | ', ', precision ', 1).replace(' | ', ', recall ')}"
-            f" (floor at that n: {_floor(rows, n_full)})."]  # fmt: skip
+            f"passes), at n = {n_full:,}: FID {full['fid']:.3g} ({ratio:.1f}× the floor), precision "
+            f"{full['precision']:.3f}, recall {full['recall']:.3f} (floor: {_floor(rows, n_full)})."]  # fmt: skip
 
 
 def passes_figure(rows: list[dict], final: int, n: int) -> bool:
