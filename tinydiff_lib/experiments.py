@@ -104,8 +104,9 @@ RUNS["film_unet_best"] = RECIPES["recipe_edm_high"]
 RUNS["film_unet_ddpm"] = RECIPES["recipe_ddpm"]
 
 #: the long run of the study's better objective (EDM, high-noise σ): 45,000 steps × 64 images, about 120 min of a
-#: quiet 2-core machine at 403 images/s, with snapshots at about 15, 30 and 60 of those minutes; the candidate for
-#: the next ``film_unet_best`` (scored by score_recipes once it has finished)
+#: quiet 2-core machine at the benchmark's 403 images/s, with snapshots at about 15, 30 and 60 of those minutes;
+#: the training loop itself (``tinydiff train``, two threads, EMA and checkpoints included) was measured at about
+#: 4.4 steps/s (280 images/s), which makes it about 170 min; the candidate for the next ``film_unet_best``
 LONG_RUNS = {
     "recipe_edm_high_long": (
         "film_unet",
