@@ -42,7 +42,7 @@ def _guide_name(guide: str) -> str:
 def study_table(rows: list[dict]) -> list[str]:
     """The (guide, w) grid at n = N_CHOOSE next to the floor, the chosen row marked."""
     best = chosen(rows)
-    order = [cell(dict(c)) for c in cells()]
+    order = cells()
     grid = sorted((r for r in rows if r["n"] == N_CHOOSE and cell(r) in order), key=lambda r: order.index(cell(r)))
     out = ["| guide | w | sampler (passes) | FID (× floor) | precision | recall |", "|---|---:|---|---:|---:|---:|"]
     for r in grid:

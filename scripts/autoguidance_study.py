@@ -68,7 +68,8 @@ STUDY = RowFile(OUT, key, {"checkpoint": BEST, "grid": GRID, "long_grid": LONG_G
 
 def _grid(rows: list[dict]) -> list[dict]:
     """The rows of the study's cells at n = N_CHOOSE."""
-    return [r for r in rows if r["n"] == N_CHOOSE and cell(r) in cells()]
+    study = cells()
+    return [r for r in rows if r["n"] == N_CHOOSE and cell(r) in study]
 
 
 def chosen(rows: list[dict]) -> dict | None:
