@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from autoguidance_page import section as autoguidance_lines  # noqa: E402
 from guidance_page import guidance_section  # noqa: E402
 from recipes_page import recipe_section  # noqa: E402
+from scaling_page import scaling_section  # noqa: E402
 
 from tinydiff_lib.experiments import ABLATIONS, BUDGET, LADDER  # noqa: E402
 
@@ -244,7 +245,7 @@ def ablation_section() -> str:
 
 #: marker name -> the function that writes what goes between its markers
 BLOCKS = {"LADDER": ladder_table, "BEST": best_section, "LIBRARY": library_section, "SPEED": speed_section,
-          "ABLATIONS": ablation_section, "RECIPES": recipe_section,
+          "ABLATIONS": ablation_section, "RECIPES": recipe_section, "SCALING": scaling_section,
           "GUIDANCE": guidance_section}  # fmt: skip
 
 

@@ -9,8 +9,10 @@ steps and a number of samples, scored with ``evaluate_checkpoint`` next to the r
 n. Sampling runs under bfloat16 autocast (2x faster on this CPU; one float32 row measures the difference).
 Rows already in the file are skipped, so an interrupted scoring resumes (``--release`` first, to forget
 the rows a stopped worker had claimed); a run still training is skipped. With ``--passes-for RUN`` the plan
-adds RUN's FID-against-passes curve and then the curve's best setting at n = 10,000. Each worker claims the next row
-under a lock, so several can share the plan.
+adds RUN's FID-against-passes curve and then the curve's best setting at n = 10,000. The scaling curve (SCALING)
+scores every snapshot of a long run (``LONG_RUNS``) with its recipe's best short sampler, at n = 2,000 and 10,000,
+and the recipe run's own snapshots at 10,000, as each snapshot is written. Each worker claims the next row under
+a lock, so several can share the plan.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import tinydiff_lib as td  # noqa: E402
-from tinydiff_lib.experiments import RECIPE_BUDGET, RECIPES, final_loss  # noqa: E402
+from tinydiff_lib.experiments import LONG_RUNS, RECIPE_BUDGET, RECIPES, final_loss  # noqa: E402
 from tinydiff_lib.ode_samplers import ODE_SAMPLERS, network_passes  # noqa: E402
 from tinydiff_lib.sampling_io import generate, save_samples  # noqa: E402
 
@@ -43,6 +45,9 @@ SHORT = {
 }
 REFERENCE = ("heun", 25)  # 49 passes: the long reference sampler of every run
 N_CHOOSE, N_FULL = 2_000, 10_000
+ALL = {**RECIPES, **LONG_RUNS}
+#: the scaling curve: each long run, scored at its snapshots with the best short sampler of the recipe it extends
+SCALING = {"recipe_edm_high_long": "recipe_edm_high"}
 
 
 def key(row: dict) -> tuple:
@@ -52,18 +57,37 @@ def key(row: dict) -> tuple:
 STUDY = RowFile(OUT, key, {"budget": RECIPE_BUDGET})
 
 
+def final_step(run: str) -> int:
+    """The last training step of ``run`` (its budget's ``steps``)."""
+    return ALL[run][1]["steps"]
+
+
+def scaling_rows(rows: list[dict]) -> list[dict]:
+    """FID against training budget: every snapshot of each long run, and its recipe's own snapshots at N_FULL."""
+    out = []
+    for run, recipe in SCALING.items():
+        if (best := best_short(recipe, rows)) is None:
+            continue
+        snaps = (*ALL[run][1]["keep_at"], final_step(run))
+        out += [dict(run=run, step=step, weights="ema0.999", sampler=best[0], steps=best[1], n=n)
+                for n in (N_CHOOSE, N_FULL) for step in snaps]  # fmt: skip
+        out += [dict(run=recipe, step=step, weights="ema0.999", sampler=best[0], steps=best[1], n=N_FULL)
+                for step in ALL[recipe][1]["keep_at"]]  # fmt: skip
+    return out
+
+
 def passes(sampler: str, steps: int) -> int:
     return network_passes(sampler, steps) if sampler in ODE_SAMPLERS else steps
 
 
 def best_short(run: str, rows: list[dict]) -> tuple[str, int] | None:
     """The ~20-pass sampler with the lowest FID at n = N_CHOOSE on the run's final EMA (None until all are scored)."""
-    final = RECIPE_BUDGET["steps"]
+    final = final_step(run)
     fids = {}
     for r in rows:
         if (r["run"], r["step"], r["weights"], r["n"], r["bf16"]) == (run, final, "ema0.999", N_CHOOSE, True):
             fids[(r["sampler"], r["steps"])] = r["fid"]
-    candidates = SHORT[RECIPES[run][1]["objective"]]
+    candidates = SHORT[ALL[run][1]["objective"]]
     return min(candidates, key=fids.get) if all(c in fids for c in candidates) else None
 
 
@@ -112,6 +136,7 @@ def plan(rows: list[dict], passes_for: str | None = None) -> list[dict]:
         if run == next(iter(RECIPES)):  # what bfloat16 sampling changes: the same row in float32
             out.append(dict(run=run, step=final, weights="ema0.999", sampler=sampler, steps=steps, n=N_CHOOSE,
                             bf16=False))  # fmt: skip
+    out += scaling_rows(rows)
     out += passes_rows(passes_for) if passes_for else []
     if passes_for and (best := best_passes(passes_for, rows)):  # the curve's best setting, at the cards' n
         out.append({**{k: best[k] for k in ("run", "step", "weights", "sampler", "steps")}, "n": N_FULL})
@@ -120,7 +145,7 @@ def plan(rows: list[dict], passes_for: str | None = None) -> list[dict]:
 
 def weights_file(run: str, step: int, weights: str) -> Path | None:
     """The exported checkpoint of one row (None while the run has not reached ``step``)."""
-    src = REPO / "runs" / (f"{run}.pt" if step == RECIPE_BUDGET["steps"] else f"{run}.step{step}.pt")
+    src = REPO / "runs" / (f"{run}.pt" if step == final_step(run) else f"{run}.step{step}.pt")
     if not src.exists() or td.load_checkpoint(src)["step"] < step:
         return None
     dst = REPO / "runs" / "scored" / f"{run}.step{step}.{weights}.pt"
@@ -144,7 +169,7 @@ def score(row: dict, path: Path) -> dict:
                train_wall_s=round(snap["wall_time_s"], 1), final_loss=final_loss(snap["history"]),
                eval_s=round(time.perf_counter() - start, 1))  # fmt: skip
     short = (row["sampler"], row["steps"]) in SHORT[out["objective"]]  # the headline row, not the passes curve's
-    if row["n"] == N_FULL and row["step"] == RECIPE_BUDGET["steps"] and short:
+    if row["n"] == N_FULL and row["step"] == final_step(row["run"]) and short:
         GRIDS.mkdir(parents=True, exist_ok=True)
         x = generate(*td.load_model(path)[:2], 64, row["sampler"], row["steps"], seed=0, progress=False,
                         objective=out["objective"])  # fmt: skip

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-__all__ = ["make_optimizer", "make_lr_schedule"]
+__all__ = ["make_optimizer", "make_lr_schedule", "lr_factor"]
 
 
 def make_optimizer(model: torch.nn.Module, config) -> torch.optim.AdamW:
@@ -19,15 +19,17 @@ def make_optimizer(model: torch.nn.Module, config) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=config.lr)
 
 
+def lr_factor(step: int, config) -> float:
+    """The learning rate at ``step`` as a fraction of ``config.lr``: linear warm-up over ``config.warmup_steps``,
+    then constant or a cosine decay to 0 at ``config.steps`` (``config.lr_schedule``)."""
+    if config.warmup_steps and step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.lr_schedule == "constant":
+        return 1.0
+    span = max(1, config.steps - config.warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - config.warmup_steps) / span)))
+
+
 def make_lr_schedule(optimizer: torch.optim.Optimizer, config) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over ``config.warmup_steps``, then constant or a cosine decay to 0 at ``config.steps``."""
-
-    def factor(step: int) -> float:
-        if config.warmup_steps and step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        if config.lr_schedule == "constant":
-            return 1.0
-        span = max(1, config.steps - config.warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - config.warmup_steps) / span)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    """The schedule of :func:`lr_factor`, stepped once per training step."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))

@@ -1,0 +1,148 @@
+"""The scaling curve's block of book/results.md (SCALING) and its figure: FID against minutes of training.
+
+Read by scripts/render_results.py; every number comes from results/recipes.json (scripts/score_recipes.py, its
+``scaling_rows``): the snapshots of the recipe run ``recipe_edm_high`` (14,000 steps) and of its long run
+``recipe_edm_high_long`` (45,000 steps, same recipe, ``LONG_RUNS``), each scored with the recipe's best sampler
+at about 20 passes. Minutes are training images divided by the long run's own measured speed between its first
+and last scored snapshot, a stretch trained as the only job on both cores.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "results" / "recipes.json"
+FIGURE = REPO / "book" / "figures" / "fid_vs_minutes.png"
+PY = ".venv/bin/python"
+
+
+def _runs() -> dict[str, dict]:
+    """The budget of every run on the curve: each recipe run, then the long run that extends it."""
+    from score_recipes import ALL, SCALING
+
+    return {name: ALL[name][1] for pair in SCALING.items() for name in reversed(pair)}
+
+
+def _sampler(rows: list[dict]) -> tuple[str, int] | None:
+    """The curve's sampler: the best ~20-pass sampler of the recipe run (score_recipes.best_short)."""
+    from score_recipes import SCALING, best_short
+
+    return best_short(next(iter(SCALING.values())), rows)
+
+
+def _points(rows: list[dict], run: str, budget: dict, n: int) -> list[dict]:
+    """The scored snapshots of ``run`` at n samples (main EMA, the curve's sampler), in step order."""
+    steps, sampler = (*budget["keep_at"], budget["steps"]), _sampler(rows)
+    hits = [r for r in rows if r["run"] == run and r["step"] in steps and r["n"] == n and r["weights"] == "ema0.999"
+            and r["bf16"] and (r["sampler"], r["steps"]) == sampler]  # fmt: skip
+    return sorted(hits, key=lambda r: r["step"])
+
+
+def measured_rate(rows: list[dict], long_run: str) -> tuple[float, dict, dict] | None:
+    """Training images per second between the long run's first and last scored snapshots (None below two)."""
+    snaps = sorted({r["step"]: r for r in rows if r["run"] == long_run}.values(), key=lambda r: r["step"])
+    if len(snaps) < 2 or snaps[-1]["train_wall_s"] <= snaps[0]["train_wall_s"]:
+        return None
+    a, b = snaps[0], snaps[-1]
+    return (b["images"] - a["images"]) / (b["train_wall_s"] - a["train_wall_s"]), a, b
+
+
+def _lr(budget: dict, step: int) -> float:
+    from tinydiff_lib.optim import lr_factor
+
+    cfg = SimpleNamespace(steps=budget["steps"], warmup_steps=budget["warmup_steps"], lr_schedule="cosine")
+    return lr_factor(step, cfg)
+
+
+def _cell(r: dict | None) -> str:
+    if r is None:
+        return "– | – | –"
+    return f"{r['fid']:.3g} ({r['fid'] / r['fid_floor']:.1f}×) | {r['precision']:.3f} | {r['recall']:.3f}"
+
+
+def scaling_section() -> str:
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else None
+    rows = data["rows"] if data else []
+    runs = _runs()
+    long_run = list(runs)[-1]
+    n_full = max((r["n"] for r in rows), default=0)
+    n_small = min((r["n"] for r in rows), default=0)
+    if not any(r["run"] == long_run for r in rows):
+        return (f"Not measured yet: `{PY} scripts/run_recipes.py --runs {long_run}` (resumable), then "
+                f"`OMP_NUM_THREADS=1 {PY} scripts/score_recipes.py`.")  # fmt: skip
+    rate = measured_rate(rows, long_run)
+    out = []
+    if rate:
+        r, a, b = rate
+        wall = (b["train_wall_s"] - a["train_wall_s"]) / 60
+        out += [f"Minutes are training images ÷ {r:.0f} images/s, the speed `{long_run}` measured between its "
+                f"snapshots at steps {a['step']:,} and {b['step']:,} ({wall:.0f} min of wall time as the only job on "
+                "both cores: the training loop itself, with its EMAs and "
+                "checkpoints).", ""]  # fmt: skip
+    out += [
+        f"| run | step of | images | minutes | learning rate (of peak) | FID n = {n_full:,} (× floor) | "
+        f"precision | recall | FID n = {n_small:,} (× floor) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run, budget in runs.items():
+        full = {r["step"]: r for r in _points(rows, run, budget, n_full)}
+        small = {r["step"]: r for r in _points(rows, run, budget, n_small)}
+        for step in (*budget["keep_at"], budget["steps"]):
+            if step not in full and step not in small:
+                out.append(f"| `{run}` | {step:,} of {budget['steps']:,} | | | | not scored yet | | | |")
+                continue
+            images = step * budget["batch_size"]
+            minutes = f"{images / rate[0] / 60:.0f}" if rate else "–"
+            s = small.get(step)
+            s_text = f"{s['fid']:.3g} ({s['fid'] / s['fid_floor']:.1f}×)" if s else "–"
+            out.append(f"| `{run}` | {step:,} of {budget['steps']:,} | {images:,} | {minutes} | "
+                       f"{_lr(budget, step):.2f} | {_cell(full.get(step))} | {s_text} |")  # fmt: skip
+    some = next((r for r in rows if r["run"] == long_run and r["n"] == n_full), None)
+    if some:
+        out += ["", f"Floor (real MNIST-train images, n = {n_full:,}): FID {some['fid_floor']:.3g}, precision "
+                f"{some['precision_floor']:.3f}, recall {some['recall_floor']:.3f}. Every row: the main EMA "
+                f"(decay {runs[long_run]['ema_decay']}), {some['sampler']}-{some['steps']} ({some['passes']} passes), "
+                "seed 0."]  # fmt: skip
+    if figure(rows, runs, n_full, rate):
+        out += ["", "```{figure} figures/fid_vs_minutes.png", ":width: 90%", "",
+                f"FID (left) and precision (right) at n = {n_full:,} against minutes of training: each line is one "
+                "run's snapshots; the dashed lines are the real-data floor.", "```"]  # fmt: skip
+    out += [
+        "",
+        f"Made by `{PY} scripts/run_recipes.py --runs {long_run}` and "
+        f"`OMP_NUM_THREADS=1 {PY} scripts/score_recipes.py` (`--list` shows what is still to score).",
+    ]
+    return "\n".join(out)
+
+
+def figure(rows: list[dict], runs: dict[str, dict], n: int, rate) -> bool:
+    """Draw FID and precision against minutes, one line per run; False without a measured rate or two points."""
+    lines = {run: _points(rows, run, budget, n) for run, budget in runs.items()}
+    if not rate or sum(len(v) for v in lines.values()) < 2:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_f, ax_p) = plt.subplots(1, 2, figsize=(8.4, 3.4))
+    for run, pts in lines.items():
+        if pts:
+            minutes = [r["images"] / rate[0] / 60 for r in pts]
+            label = f"{run} ({runs[run]['steps']:,} steps)"
+            ax_f.plot(minutes, [r["fid"] for r in pts], marker="o", label=label)
+            ax_p.plot(minutes, [r["precision"] for r in pts], marker="o", label=label)
+    any_row = next(r for pts in lines.values() for r in pts)
+    ax_f.axhline(any_row["fid_floor"], color="grey", linestyle="--", label="floor")
+    ax_p.axhline(any_row["precision_floor"], color="grey", linestyle="--", label="floor")
+    ax_f.set(xscale="log", yscale="log", xlabel="minutes of training (2 CPU cores)", ylabel="FID")
+    ax_p.set(xscale="log", xlabel="minutes of training (2 CPU cores)", ylabel="precision")
+    ax_f.legend(fontsize=8)
+    fig.tight_layout()
+    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIGURE, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return True

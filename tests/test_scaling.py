@@ -1,0 +1,100 @@
+"""The scaling curve: its rows in the recipe study's plan (scripts/score_recipes.py), its block of the results
+page (scripts/scaling_page.py) from synthetic rows, and the learning rate a snapshot was taken at."""
+
+import json
+import math
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+import scaling_page as page  # noqa: E402
+import score_recipes as study  # noqa: E402
+
+from tinydiff_lib.optim import lr_factor  # noqa: E402
+
+LONG, RECIPE = next(iter(study.SCALING.items()))
+
+
+def _row(run, step, n, sampler="dpmpp_2m", steps=20, fid=10.0, wall=None):
+    batch = study.ALL[run][1]["batch_size"]
+    return dict(run=run, step=step, weights="ema0.999", sampler=sampler, steps=steps, n=n, bf16=True,
+                passes=study.passes(sampler, steps), fid=fid, fid_floor=1.0 if n == study.N_FULL else 2.0,
+                precision=0.75, precision_floor=0.87, recall=0.9, recall_floor=0.88, images=step * batch,
+                train_wall_s=step / 4.0 if wall is None else wall)  # fmt: skip
+
+
+def _chosen_sampler_rows():
+    """The recipe's ~20-pass comparison, with dpmpp_2m-20 the best."""
+    final = study.final_step(RECIPE)
+    short = study.SHORT[study.ALL[RECIPE][1]["objective"]]
+    return [_row(RECIPE, final, study.N_CHOOSE, s, k, fid=10.0 if s == "dpmpp_2m" else 12.0) for s, k in short]
+
+
+def test_the_plan_scores_every_snapshot_of_the_long_run_once_its_recipe_has_a_sampler():
+    assert study.scaling_rows([]) == []  # no sampler chosen yet: nothing to plan
+    rows = study.scaling_rows(_chosen_sampler_rows())
+    budget = study.ALL[LONG][1]
+    snaps = {*budget["keep_at"], budget["steps"]}
+    long_rows = [r for r in rows if r["run"] == LONG]
+    assert {(r["step"], r["n"]) for r in long_rows} == {(s, n) for s in snaps for n in (study.N_CHOOSE, study.N_FULL)}
+    assert {(r["sampler"], r["steps"]) for r in rows} == {("dpmpp_2m", 20)}
+    recipe_rows = [r for r in rows if r["run"] == RECIPE]
+    assert {r["step"] for r in recipe_rows} == set(study.ALL[RECIPE][1]["keep_at"])
+    assert all(r["n"] == study.N_FULL for r in recipe_rows)
+    assert study.final_step(LONG) == budget["steps"] != study.final_step(RECIPE)
+
+
+def test_a_long_run_snapshot_is_read_from_its_own_file_and_only_once_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(study, "REPO", tmp_path)
+    (tmp_path / "runs").mkdir()
+    step = study.ALL[LONG][1]["keep_at"][0]
+    assert study.weights_file(LONG, step, "ema0.999") is None  # not written yet: the worker skips it
+    assert study.weights_file(LONG, study.final_step(LONG), "ema0.999") is None
+
+
+def test_the_rate_comes_from_the_long_runs_own_snapshots():
+    budget = study.ALL[LONG][1]
+    a, b = budget["keep_at"][0], budget["keep_at"][-1]
+    rows = [_row(LONG, a, study.N_CHOOSE, wall=1000.0), _row(LONG, b, study.N_FULL, wall=2000.0)]
+    rate, first, last = page.measured_rate(rows, LONG)
+    assert (first["step"], last["step"]) == (a, b)
+    assert math.isclose(rate, (b - a) * budget["batch_size"] / 1000.0)
+    assert page.measured_rate(rows[:1], LONG) is None
+
+
+def test_the_block_tabulates_scored_snapshots_and_lists_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setattr(page, "RESULTS", tmp_path / "recipes.json")
+    monkeypatch.setattr(page, "FIGURE", tmp_path / "fid_vs_minutes.png")
+    budget = study.ALL[LONG][1]
+    first, last = budget["keep_at"][0], budget["keep_at"][-1]
+    rows = _chosen_sampler_rows() + [_row(LONG, s, n, fid=20.0 - s / 2000) for s in (first, last)
+                                     for n in (study.N_CHOOSE, study.N_FULL)]  # fmt: skip
+    rows.append(_row(RECIPE, study.final_step(RECIPE), study.N_FULL, fid=9.0))
+    page.RESULTS.write_text(json.dumps({"rows": rows}))
+    text = page.scaling_section()
+    rate = (last - first) * budget["batch_size"] / ((last - first) / 4.0)
+    assert f"÷ {rate:.0f} images/s" in text
+    minutes = last * budget["batch_size"] / rate / 60
+    assert f"| `{LONG}` | {last:,} of {budget['steps']:,} | {last * budget['batch_size']:,} | {minutes:.0f} |" in text
+    assert f"| `{LONG}` | {budget['steps']:,} of {budget['steps']:,} | | | | not scored yet |" in text
+    assert f"{20.0 - last / 2000:.3g} ({20.0 - last / 2000:.1f}×)" in text  # the floor is 1 at n = N_FULL
+    assert "| 9 (9.0×) | 0.750 | 0.900 | 10 (5.0×) |" in text  # the recipe's end: the chosen sampler's row only
+    assert page.FIGURE.exists() and "figures/fid_vs_minutes.png" in text
+
+
+def test_the_block_says_how_to_measure_when_nothing_is_scored(tmp_path, monkeypatch):
+    monkeypatch.setattr(page, "RESULTS", tmp_path / "recipes.json")
+    page.RESULTS.write_text(json.dumps({"rows": _chosen_sampler_rows()}))
+    assert page.scaling_section().startswith("Not measured yet")
+
+
+def test_the_learning_rate_warms_up_then_follows_half_a_cosine_to_zero():
+    cfg = SimpleNamespace(steps=1_100, warmup_steps=100, lr_schedule="cosine")
+    assert math.isclose(lr_factor(0, cfg), 0.01) and math.isclose(lr_factor(99, cfg), 1.0)
+    assert math.isclose(lr_factor(100, cfg), 1.0)
+    assert math.isclose(lr_factor(600, cfg), 0.5)  # half way through the decay
+    assert math.isclose(lr_factor(1_100, cfg), 0.0, abs_tol=1e-12)
+    assert lr_factor(5_000, SimpleNamespace(**(cfg.__dict__ | {"lr_schedule": "constant"}))) == 1.0
