@@ -3,6 +3,8 @@
     OMP_NUM_THREADS=1 python scripts/run_recipes.py --runs recipe_ddpm      # one of two jobs on 2 cores
     python scripts/run_recipes.py --runs recipe_ddpm,recipe_edm_high        # one after the other
     OMP_NUM_THREADS=1 python scripts/run_recipes.py --runs recipe_edm_high_long   # the long run (LONG_RUNS)
+    OMP_NUM_THREADS=1 python scripts/run_recipes.py --runs cap_film_unet_w32      # the capacity study, once
+                                                                                  # its speeds are measured
 
 Each run is the ``tinydiff train`` command of its budget (see ``train_command``); a finished run is skipped
 and a half-finished one resumes. Scoring is scripts/score_recipes.py.
@@ -16,10 +18,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
-from tinydiff_lib.experiments import LONG_RUNS, RECIPES, train_run  # noqa: E402
+from score_recipes import ALL  # noqa: E402  (the recipes, the long run and the capacity study's runs)
 
-ALL = {**RECIPES, **LONG_RUNS}
+from tinydiff_lib.experiments import RECIPES, train_run  # noqa: E402
 
 
 def main(argv=None) -> int:

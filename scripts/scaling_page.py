@@ -71,8 +71,9 @@ def scaling_section() -> str:
     n_full = max((r["n"] for r in rows), default=0)
     n_small = min((r["n"] for r in rows), default=0)
     if not any(r["run"] == long_run for r in rows):
-        return (f"Not measured yet: `{PY} scripts/run_recipes.py --runs {long_run}` (resumable), then "
+        todo = (f"Not measured yet: `{PY} scripts/run_recipes.py --runs {long_run}` (resumable), then "
                 f"`OMP_NUM_THREADS=1 {PY} scripts/score_recipes.py`.")  # fmt: skip
+        return "\n".join([todo, *capacity_lines(rows, n_full, n_small)])
     rate = measured_rate(rows, long_run)
     out = []
     if rate:
@@ -110,6 +111,7 @@ def scaling_section() -> str:
         out += ["", "```{figure} figures/fid_vs_minutes.png", ":width: 90%", "",
                 f"FID (left) and precision (right) at n = {n_full:,} against minutes of training: each line is one "
                 "run's snapshots; the dashed lines are the real-data floor.", "```"]  # fmt: skip
+    out += capacity_lines(rows, n_full, n_small)
     out += [
         "",
         f"Made by `{PY} scripts/run_recipes.py --runs {long_run}` and "
@@ -146,3 +148,40 @@ def figure(rows: list[dict], runs: dict[str, dict], n: int, rate) -> bool:
     fig.savefig(FIGURE, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return True
+
+
+def capacity_lines(rows: list[dict], n_full: int, n_small: int) -> list[str]:
+    """The capacity study's table (equal minutes: experiments.capacity_runs), or how to measure it."""
+    from score_recipes import CAPACITY, SPEED
+
+    from tinydiff_lib.experiments import CAPACITY_BASE_STEPS, CAPACITY_MODELS, CAPACITY_SPEED_COMMAND
+
+    out = [
+        "",
+        f"**Capacity at equal minutes.** The same recipe on the `film_unet` preset changed in one dimension "
+        f"each ({', '.join(f'`{m}`' for m in CAPACITY_MODELS[1:])}), each trained for the minutes "
+        f"{CAPACITY_BASE_STEPS:,} steps of the preset take, so a model twice as slow sees half the images.",
+    ]
+    if not CAPACITY:
+        return out + ["", f"Not measured yet: `{CAPACITY_SPEED_COMMAND}` (the speeds that set each run's steps), "
+                      f"then `{PY} scripts/run_recipes.py --runs NAME` for each `cap_` run and "
+                      f"`OMP_NUM_THREADS=1 {PY} scripts/score_recipes.py`."]  # fmt: skip
+    speed = {r["model"]: r for r in json.loads(SPEED.read_text())["rows"] if r["variant"] == "bf16"}
+    out += ["", f"| model | parameters | train images/s (benchmark) | steps | images | FID n = {n_full:,} (× floor) | "
+            f"precision | recall | FID n = {n_small:,} (× floor) | train time |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    sampler = _sampler(rows)
+    for run, (model, budget) in CAPACITY.items():
+        got = {r["n"]: r for r in rows if r["run"] == run and r["weights"] == "ema0.999"
+               and (r["sampler"], r["steps"]) == sampler}  # fmt: skip
+        small, full = got.get(n_small), got.get(n_full)
+        s_text = f"{small['fid']:.3g} ({small['fid'] / small['fid_floor']:.1f}×)" if small else "not scored yet"
+        wall = next((f"{r['train_wall_s'] / 60:.0f} min" for r in got.values()), "–")
+        out.append(f"| `{model}` | {speed[model]['parameters']:,} | {speed[model]['train']:.0f} | "
+                   f"{budget['steps']:,} | {budget['steps'] * budget['batch_size']:,} | {_cell(full)} | {s_text} | "
+                   f"{wall} |")  # fmt: skip
+    return out + [
+        "",
+        f"Speeds by `{CAPACITY_SPEED_COMMAND}`; the train times are the runs' own wall times, "
+        "which are longer than the minutes where two runs shared the cores.",
+    ]

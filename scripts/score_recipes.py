@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import tinydiff_lib as td  # noqa: E402
-from tinydiff_lib.experiments import LONG_RUNS, RECIPE_BUDGET, RECIPES, final_loss  # noqa: E402
+from tinydiff_lib.experiments import LONG_RUNS, RECIPE_BUDGET, RECIPES, capacity_runs, final_loss  # noqa: E402
 from tinydiff_lib.ode_samplers import ODE_SAMPLERS, network_passes  # noqa: E402
 from tinydiff_lib.sampling_io import generate, save_samples  # noqa: E402
 
@@ -45,7 +45,10 @@ SHORT = {
 }
 REFERENCE = ("heun", 25)  # 49 passes: the long reference sampler of every run
 N_CHOOSE, N_FULL = 2_000, 10_000
-ALL = {**RECIPES, **LONG_RUNS}
+#: the capacity study's runs at equal minutes (experiments.capacity_runs), once their speeds are measured
+SPEED = REPO / "results" / "cpu_speed_capacity.json"
+CAPACITY = capacity_runs(json.loads(SPEED.read_text()) if SPEED.exists() else None)
+ALL = {**RECIPES, **LONG_RUNS, **CAPACITY}
 #: the scaling curve: each long run, scored at its snapshots with the best short sampler of the recipe it extends
 SCALING = {"recipe_edm_high_long": "recipe_edm_high"}
 
@@ -63,7 +66,8 @@ def final_step(run: str) -> int:
 
 
 def scaling_rows(rows: list[dict]) -> list[dict]:
-    """FID against training budget: every snapshot of each long run, and its recipe's own snapshots at N_FULL."""
+    """FID against training budget: every snapshot of each long run, its recipe's own snapshots at N_FULL, and
+    the capacity study's runs (equal minutes, the same sampler)."""
     out = []
     for run, recipe in SCALING.items():
         if (best := best_short(recipe, rows)) is None:
@@ -73,6 +77,8 @@ def scaling_rows(rows: list[dict]) -> list[dict]:
                 for n in (N_CHOOSE, N_FULL) for step in snaps]  # fmt: skip
         out += [dict(run=recipe, step=step, weights="ema0.999", sampler=best[0], steps=best[1], n=N_FULL)
                 for step in ALL[recipe][1]["keep_at"]]  # fmt: skip
+        out += [dict(run=run, step=final_step(run), weights="ema0.999", sampler=best[0], steps=best[1], n=n)
+                for n in (N_CHOOSE, N_FULL) for run in CAPACITY]  # fmt: skip
     return out
 
 

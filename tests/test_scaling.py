@@ -13,6 +13,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import scaling_page as page  # noqa: E402
 import score_recipes as study  # noqa: E402
 
+from tinydiff_lib.experiments import CAPACITY_BASE_STEPS, CAPACITY_MODELS, CAPACITY_SPEED_COMMAND, capacity_runs  # noqa: E402
 from tinydiff_lib.optim import lr_factor  # noqa: E402
 
 LONG, RECIPE = next(iter(study.SCALING.items()))
@@ -98,3 +99,45 @@ def test_the_learning_rate_warms_up_then_follows_half_a_cosine_to_zero():
     assert math.isclose(lr_factor(600, cfg), 0.5)  # half way through the decay
     assert math.isclose(lr_factor(1_100, cfg), 0.0, abs_tol=1e-12)
     assert lr_factor(5_000, SimpleNamespace(**(cfg.__dict__ | {"lr_schedule": "constant"}))) == 1.0
+
+
+def _speeds(slow=2.0):
+    """A benchmark JSON in which film_unet_w32 trains ``slow`` times slower than the preset."""
+    rate = {m: 400.0 for m in CAPACITY_MODELS} | {"film_unet_w32": 400.0 / slow}
+    return {"rows": [dict(model=m, variant="bf16", parameters=1000 + i, train=rate[m], sample=1.0)
+                     for i, m in enumerate(CAPACITY_MODELS)]}  # fmt: skip
+
+
+def test_capacity_runs_get_equal_minutes_from_the_measured_speeds():
+    assert capacity_runs(None) == {} and capacity_runs({"rows": []}) == {}
+    runs = capacity_runs(_speeds(slow=2.0))
+    assert set(runs) == {f"cap_{m}" for m in CAPACITY_MODELS}
+    assert runs["cap_film_unet"][1]["steps"] == CAPACITY_BASE_STEPS
+    assert runs["cap_film_unet_w32"][1]["steps"] == CAPACITY_BASE_STEPS // 2  # half as fast: half the images
+    recipe = study.ALL[RECIPE][1]
+    for _model, budget in runs.values():
+        assert {k: v for k, v in budget.items() if k not in ("steps", "keep_at", "extra_ema")} == {
+            k: v for k, v in recipe.items() if k not in ("steps", "keep_at", "extra_ema")}  # fmt: skip
+
+
+def test_the_capacity_runs_are_planned_and_tabulated_once_measured(tmp_path, monkeypatch):
+    runs = capacity_runs(_speeds())
+    monkeypatch.setattr(study, "CAPACITY", runs)
+    monkeypatch.setattr(study, "ALL", {**study.ALL, **runs})
+    monkeypatch.setattr(study, "SPEED", tmp_path / "speed.json")
+    study.SPEED.write_text(json.dumps(_speeds()))
+    planned = [r for r in study.scaling_rows(_chosen_sampler_rows()) if r["run"].startswith("cap_")]
+    assert {(r["run"], r["step"], r["n"]) for r in planned} == {
+        (run, b["steps"], n) for run, (_, b) in runs.items() for n in (study.N_CHOOSE, study.N_FULL)}  # fmt: skip
+    w32 = runs["cap_film_unet_w32"][1]["steps"]
+    rows = _chosen_sampler_rows() + [_row("cap_film_unet_w32", w32, study.N_FULL, fid=5.0, wall=1200.0)]
+    text = "\n".join(page.capacity_lines(rows, study.N_FULL, study.N_CHOOSE))
+    assert f"| `film_unet_w32` | 1,002 | 200 | {w32:,} | {w32 * 64:,} | 5 (5.0×) | 0.750 | 0.900 |" in text
+    assert "| not scored yet | 20 min |" in text  # its n = 2,000 row is still missing
+    assert text.count("| – | – | – | not scored yet | – |") == len(runs) - 1
+
+
+def test_without_speeds_the_capacity_block_says_how_to_measure_them(monkeypatch):
+    monkeypatch.setattr(study, "CAPACITY", {})
+    text = "\n".join(page.capacity_lines([], study.N_FULL, study.N_CHOOSE))
+    assert "Not measured yet" in text and CAPACITY_SPEED_COMMAND in text

@@ -13,7 +13,8 @@ from pathlib import Path
 
 __all__ = [
     "LADDER", "BUDGET", "RUNS", "CARD_EVAL", "FINAL_LOSS_WINDOW", "ABLATIONS", "ABLATION_EVAL", "final_loss",
-    "train_command", "train_run", "RECIPE_BUDGET", "RECIPES", "LONG_RUNS", "COND_BUDGET",
+    "train_command", "train_run", "RECIPE_BUDGET", "RECIPES", "LONG_RUNS", "COND_BUDGET", "CAPACITY_MODELS",
+    "CAPACITY_BASE_STEPS", "CAPACITY_SPEED_COMMAND", "capacity_runs",
 ]  # fmt: skip
 
 #: the ladder, in the order the book climbs it
@@ -113,6 +114,29 @@ LONG_RUNS = {
         dict(RECIPES["recipe_edm_high"][1], steps=45_000, keep_at=(5_670, 11_340, 22_680)),
     ),  # fmt: skip
 }
+
+#: the capacity study (issue 11): the study's better recipe on the CPU preset changed in one dimension each
+#: (FILM_UNET_PRESETS), every run given the same minutes: CAPACITY_BASE_STEPS steps of the preset (about 20 min
+#: of a quiet 2-core machine at the long run's measured loop speed), scaled for each model by its training speed
+#: relative to the preset as measured by CAPACITY_SPEED_COMMAND; no snapshots, one EMA
+CAPACITY_MODELS = ("film_unet", "film_unet_w16", "film_unet_w32", "film_unet_rb2", "film_unet_noattn")
+CAPACITY_BASE_STEPS = 4_800
+CAPACITY_SPEED_COMMAND = (
+    "python scripts/benchmark_models.py --device cpu --models "
+    + ",".join(CAPACITY_MODELS)
+    + " --variants bf16 --steps 5 --max-seconds 10 --json results/cpu_speed_capacity.json"
+)
+
+
+def capacity_runs(speed: dict | None) -> dict[str, tuple[str, dict]]:
+    """``cap_<model>`` -> (model, budget) at equal minutes, from the benchmark's JSON; {} until it is measured."""
+    rates = {r["model"]: r["train"] for r in (speed or {}).get("rows", []) if r["variant"] == "bf16"}
+    if not all(m in rates for m in CAPACITY_MODELS):
+        return {}
+    base = dict(RECIPES["recipe_edm_high"][1], keep_at=(), extra_ema=())
+    steps = {m: int(round(CAPACITY_BASE_STEPS * rates[m] / rates["film_unet"], -2)) for m in CAPACITY_MODELS}
+    return {f"cap_{m}": (m, dict(base, steps=steps[m])) for m in CAPACITY_MODELS}
+
 
 #: the guide of film_unet_best under autoguidance (tinydiff_lib/autoguidance.py): the long run's first 1,600 of
 #: 45,000 steps (its learning rate still near its peak), a far weaker model of the same kind (about 9 min of a

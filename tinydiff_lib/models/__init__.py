@@ -35,6 +35,10 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "film_unet_no_time": partial(FiLMUNet, **FILM_UNET_PRESETS["film_unet_no_time"]),  # ablation: no time input
     "film_unet_class": partial(FiLMUNet, **FILM_UNET_PRESETS["film_unet_class"]),  # conditioned on the digit
     "film_unet_text": partial(FiLMUNet, **FILM_UNET_PRESETS["film_unet_text"]),  # conditioned on a prompt
+    "film_unet_w16": partial(FiLMUNet, **FILM_UNET_PRESETS["film_unet_w16"]),  # capacity study: base width 16
+    "film_unet_w32": partial(FiLMUNet, **FILM_UNET_PRESETS["film_unet_w32"]),  # capacity study: base width 32
+    "film_unet_rb2": partial(FiLMUNet, **FILM_UNET_PRESETS["film_unet_rb2"]),  # capacity study: 2 ResBlocks per level
+    "film_unet_noattn": partial(FiLMUNet, **FILM_UNET_PRESETS["film_unet_noattn"]),  # capacity study: no attention
     "batchnorm_unet": BatchNormUNet,
     "dilated_convnet": partial(DilatedConvNet, **DILATED_CONVNET_PRESETS["dilated_convnet"]),
     "dilated_convnet_256": partial(DilatedConvNet, **DILATED_CONVNET_PRESETS["dilated_convnet_256"]),

@@ -143,4 +143,9 @@ FILM_UNET_PRESETS = {
     "film_unet_base64": dict(_CPU_PRESET, base_channels=64, dropout=0.1),
     "film_unet_class": dict(_CPU_PRESET, condition="label"),  # class-conditional (issue 12)
     "film_unet_text": dict(_CPU_PRESET, condition="text"),  # prompt-conditional, tiny text encoder
+    # the capacity study (issue 11): the CPU preset changed in one dimension each
+    "film_unet_w16": dict(_CPU_PRESET, base_channels=16),  # narrower
+    "film_unet_w32": dict(_CPU_PRESET, base_channels=32),  # wider
+    "film_unet_rb2": dict(_CPU_PRESET, num_res_blocks=2),  # two ResBlocks per level
+    "film_unet_noattn": dict(_CPU_PRESET, attention=False),  # no self-attention at 7×7
 }
