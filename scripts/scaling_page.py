@@ -129,6 +129,7 @@ def figure(rows: list[dict], runs: dict[str, dict], n: int, rate) -> bool:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, (ax_f, ax_p) = plt.subplots(1, 2, figsize=(8.4, 3.4))
     for run, pts in lines.items():
@@ -142,6 +143,14 @@ def figure(rows: list[dict], runs: dict[str, dict], n: int, rate) -> bool:
     ax_p.axhline(any_row["precision_floor"], color="grey", linestyle="--", label="floor")
     ax_f.set(xscale="log", yscale="log", xlabel="minutes of training (2 CPU cores)", ylabel="FID")
     ax_p.set(xscale="log", xlabel="minutes of training (2 CPU cores)", ylabel="precision")
+    ticks = [
+        m
+        for m in (15, 30, 60, 120, 240)
+        if m <= 1.2 * max(r["images"] for v in lines.values() for r in v) / rate[0] / 60
+    ]
+    for ax in (ax_f, ax_p):  # plain minutes on the log axis
+        ax.set_xticks(ticks, [str(m) for m in ticks])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax_f.legend(fontsize=8)
     fig.tight_layout()
     FIGURE.parent.mkdir(parents=True, exist_ok=True)

@@ -104,10 +104,11 @@ RUNS["film_unet_best"] = RECIPES["recipe_edm_high"]
 #: the study's DDPM ε-model (cosine ᾱ): the checkpoint of the chapters on DDPM / DDIM sampling (06, 07)
 RUNS["film_unet_ddpm"] = RECIPES["recipe_ddpm"]
 
-#: the long run of the study's better objective (EDM, high-noise σ): 45,000 steps × 64 images, about 120 min of a
-#: quiet 2-core machine at the benchmark's 403 images/s, with snapshots at about 15, 30 and 60 of those minutes;
-#: the training loop itself (``tinydiff train``, two threads, EMA and checkpoints included) was measured at about
-#: 4.4 steps/s (280 images/s), which makes it about 170 min; the candidate for the next ``film_unet_best``
+#: the long run of the study's better objective (EDM, high-noise σ): 45,000 steps × 64 images, the scaling curve
+#: of the results page (scripts/scaling_page.py), with snapshots near the recipe run's own (5,670 ≈ 5,600,
+#: 11,340 ≈ 11,200) and at 22,680, about half way. The training loop (``tinydiff
+#: train``, two threads, EMAs and checkpoints included) ran at about 4 steps/s between its snapshots (the page
+#: gives the measured images/s), so the whole run takes about three hours of a quiet 2-core machine
 LONG_RUNS = {
     "recipe_edm_high_long": (
         "film_unet",
@@ -124,7 +125,7 @@ CAPACITY_BASE_STEPS = 4_800
 CAPACITY_SPEED_COMMAND = (
     "python scripts/benchmark_models.py --device cpu --models "
     + ",".join(CAPACITY_MODELS)
-    + " --variants bf16 --steps 5 --max-seconds 10 --json results/cpu_speed_capacity.json"
+    + " --variants bf16 --steps 20 --max-seconds 40 --json results/cpu_speed_capacity.json"
 )
 
 
