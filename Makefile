@@ -35,6 +35,10 @@ CHROMIUM      ?= /usr/bin/chromium
 BOOK_ASSETS   := .book-assets
 ASSETS_STAMP  := $(BOOK_ASSETS)/.installed
 NBVAL_TIMEOUT ?= 1800
+# pytest-xdist workers of test-unit and test-notebooks (one per core; 0 runs everything in one process). The
+# tests run on one thread each (tests/conftest.py), the notebooks too (their num_threads parameter); every cell
+# of a notebook stays in one worker (--dist loadfile), so each still runs top to bottom in a fresh kernel
+TEST_WORKERS ?= 2
 
 setup: $(STAMP)
 
@@ -67,7 +71,7 @@ book: $(STAMP)
 
 test-unit: $(STAMP)
 	@echo "== $@: started at $$(date +%T)"
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -n $(TEST_WORKERS)
 
 # Cheap, so `make test` runs it first. Notebook code is formatted to 80 columns, the width of the book's
 # code boxes (book/_static/tinydiff.css; scripts/check_book.py measures it on the rendered pages).
@@ -77,12 +81,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check tinydiff_lib tests scripts
 	$(BIN)/ruff format --check --line-length 80 notebooks
 
-# Every notebook, top to bottom, in a fresh kernel (cwd notebooks/): any error fails; cells marked
+# Every notebook, top to bottom, in a fresh kernel (cwd notebooks/; TEST_WORKERS at a time): any error fails; cells marked
 # `# NBVAL_CHECK_OUTPUT` are compared with their stored output.
 test-notebooks: $(STAMP)
 	@echo "== $@: started at $$(date +%T)"
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-	  $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
+	  $(BIN)/python -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --nbval-lax --nbval-current-env \
 	    --nbval-cell-timeout=$(NBVAL_TIMEOUT) --nbval-sanitize-with notebooks/nbval_sanitize.cfg notebooks/; \
 	else echo "test-notebooks: no notebooks yet"; fi
 

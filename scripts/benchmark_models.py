@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))  # run from a source checkout without installing
 
 from tinydiff_lib.benchmark import VARIANTS, benchmark_model  # noqa: E402
 from tinydiff_lib.models import MODELS, OPTIONAL_MODELS  # noqa: E402
-from tinydiff_lib.utils import get_device  # noqa: E402
+from tinydiff_lib.utils import get_device, native_bf16  # noqa: E402
 
 IMAGE_MODELS = [name for name in MODELS if name != "mlp"]  # the MLP denoises 2-D points, not images
 
@@ -56,7 +56,8 @@ def main(argv=None) -> int:
               f"variants: {', '.join(VARIANTS)}", file=sys.stderr)  # fmt: skip
         return 2
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
-    print(f"device: {where}; torch {torch.__version__}; "
+    hardware = {"native_bf16": native_bf16(device), "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    print(f"device: {where}; bf16 units: {'yes' if hardware['native_bf16'] else 'no'}; torch {torch.__version__}; "
           f"{args.warmup} warm-up + up to {args.steps} timed steps per phase\n")  # fmt: skip
     print(f"| model | variant | parameters | training images/s (batch {args.train_batch}) | sampling images/s per "
           f"network pass (batch {args.sample_batch}) | 1000-step DDPM images/min |")  # fmt: skip
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
             print(f"| `{r['model']}` | {r['variant']} | {r['parameters']:,} | {r['train']:,.0f} | {r['sample']:,.0f} "
                   f"| {r['sample'] * 60 / 1000:,.1f} |", flush=True)  # fmt: skip
     if args.json:
-        info = {"device": where, "torch_version": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+        info = {"device": where, **hardware, "torch_version": torch.__version__, "date": time.strftime("%Y-%m-%d"),
                 "train_batch": args.train_batch, "sample_batch": args.sample_batch,
                 "command": "python scripts/benchmark_models.py " + " ".join(argv or sys.argv[1:]),
                 "rows": rows}  # fmt: skip

@@ -15,6 +15,7 @@ PY = ".venv/bin/python"
 
 
 SPEED = REPO / "results" / "cpu_speed_bf16.json"
+NO_BF16 = REPO / "results" / "cpu_speed_no_bf16.json"
 
 
 def _quiet_minutes(images: int) -> str:
@@ -25,7 +26,19 @@ def _quiet_minutes(images: int) -> str:
         return ""
     rate = rows[0]["train"]
     return (f"; at the {rate:.0f} training images/s measured for one quiet job on both cores (`{speed['command']}`)"
-            f" that is {images / rate / 60:.0f} min of this 2-core machine")  # fmt: skip
+            f" that is {images / rate / 60:.0f} min of the 2-core machine that trained them, whose CPU computes"
+            f" bfloat16 ({_no_bf16_note(images)})")  # fmt: skip
+
+
+def _no_bf16_note(images: int) -> str:
+    """How the same images fare on a CPU without bfloat16 units (results/cpu_speed_no_bf16.json), if measured."""
+    speed = json.loads(NO_BF16.read_text()) if NO_BF16.exists() else None
+    rate = {r["variant"]: r["train"] for r in (speed or {}).get("rows", []) if r["model"] == "film_unet"}
+    if not {"fp32", "bf16"} <= set(rate):
+        return "a CPU without bfloat16 units emulates it: not measured here"
+    return (f"on a 2-core CPU without bfloat16 units, `{speed['cpu_capability']}` only, bfloat16 trains at"
+            f" {rate['bf16']:.0f} images/s and float32 at {rate['fp32']:.0f}, {images / rate['fp32'] / 60:.0f} min;"
+            f" `{speed['command']}`")  # fmt: skip
 
 
 def _training(budget: dict) -> str:

@@ -155,6 +155,14 @@ def test_executed_top_to_bottom_in_a_fresh_kernel(nb):
     assert counts == list(range(1, len(counts) + 1)), f"execution counts {counts} are not 1..N in order"
 
 
+def test_checked_cells_glue_nothing(nb):
+    """nbval compares every output of a ``# NBVAL_CHECK_OUTPUT`` cell, glue records included, and a glued float's
+    last digits change from one CPU to another: such a cell prints what is checked, and the next cell glues."""
+    checked = [c for c in code_cells(nb) if source(c).lstrip().startswith("# NBVAL_CHECK_OUTPUT")]
+    gluing = [source(c).splitlines()[1] for c in checked if "td.glue(" in source(c)]
+    assert not gluing, f"checked cells that glue (their second lines): {gluing}"
+
+
 def test_exactly_one_parameters_cell(nb):
     tagged = [i for i, c in enumerate(nb["cells"]) if "parameters" in tags(c)]
     assert len(tagged) == 1, f"cells tagged `parameters`: {tagged} (want exactly one)"

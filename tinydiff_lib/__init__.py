@@ -100,7 +100,7 @@ from .schedule import SCHEDULES, NoiseSchedule, cosine_betas, linear_betas, make
 from .text import HELD_OUT_TEMPLATES, TRAIN_TEMPLATES, TextEncoder, caption, captions_for, tokenize
 from .toy import two_moons
 from .training import NonFiniteLossError, TrainConfig, TrainResult, make_ema, make_optimizer, train
-from .utils import atomic_torch_save, count_parameters, file_sha256, get_device, seed_everything
+from .utils import atomic_torch_save, count_parameters, file_sha256, get_device, native_bf16, seed_everything
 
 __all__ = [
     "__version__",
@@ -144,5 +144,5 @@ __all__ = [
     # errors
     "TinyDiffError", "UsageError", "MissingFileError", "MissingDependencyError",
     # utils
-    "seed_everything", "get_device", "atomic_torch_save", "count_parameters", "file_sha256",
+    "seed_everything", "get_device", "native_bf16", "atomic_torch_save", "count_parameters", "file_sha256",
 ]  # fmt: skip

@@ -229,7 +229,8 @@ def evaluate_checkpoint(
     on the requested digits, ``condition``, ``guidance`` and, for text, ``prompts``.
 
     ``sampler=None`` uses the sampler (and, unless ``steps`` is given, the steps) the checkpoint recommends.
-    ``bf16``: sample under bfloat16 autocast (:func:`~tinydiff_lib.sampling_io.generate`); recorded in the result.
+    ``bf16``: sample under bfloat16 autocast where the device has bf16 units
+    (:func:`~tinydiff_lib.sampling_io.sampling_bf16`); the dtype used is recorded in the result.
     ``guide``: a checkpoint of a weaker model of the same kind: sample with autoguidance of scale ``guidance``
     (:mod:`tinydiff_lib.autoguidance`); the report adds ``guide`` and ``autoguidance``.
 
@@ -239,7 +240,7 @@ def evaluate_checkpoint(
     """
     from .autoguidance import load_sampling_model
     from .conditioning import evaluation_condition, evaluation_split, model_condition
-    from .sampling_io import generate, resolve_steps, sampling_plan
+    from .sampling_io import generate, resolve_steps, sampling_bf16, sampling_plan
 
     start = time.perf_counter()
     if num_samples <= k:
@@ -250,6 +251,7 @@ def evaluate_checkpoint(
     net = feature_net if isinstance(feature_net, FeatureNet) else load_feature_net(feature_net, device)
     model, schedule, ckpt, cfg_w = load_sampling_model(path, guide, guidance, device)  # cfg_w: 0 if autoguided
     sampler, steps = sampling_plan(ckpt, sampler, steps)
+    bf16 = sampling_bf16(bf16, device)
     objective, condition = ckpt["config"].get("objective", "ddpm"), model_condition(model)
     split = evaluation_split(condition, cfg_w, prompts)  # "train" / "held_out" for text, else None
     seeds = list(seeds) if seeds else [seed]

@@ -106,13 +106,15 @@ RUNS["film_unet_ddpm"] = RECIPES["recipe_ddpm"]
 
 #: the long run of the study's better objective (EDM, high-noise σ): 45,000 steps × 64 images, the scaling curve
 #: of the results page (scripts/scaling_page.py), with snapshots near the recipe run's own (5,670 ≈ 5,600,
-#: 11,340 ≈ 11,200) and at 22,680, about half way. The training loop (``tinydiff
-#: train``, two threads, EMAs and checkpoints included) ran at about 4 steps/s between its snapshots (the page
-#: gives the measured images/s), so the whole run takes about three hours of a quiet 2-core machine
+#: 11,340 ≈ 11,200), at 22,680, about half way, and at 3,660 and 29,320, about 15 and 120 min at the loop's
+#: measured speed (the snapshots are copies of the run file and do not change the run). The training loop
+#: (``tinydiff train``, two threads, EMAs and checkpoints included) ran at about 4 steps/s between its snapshots
+#: (the page gives the measured images/s), so the whole run takes about three hours of a quiet 2-core machine
+#: whose CPU computes bfloat16 (``native_bf16``); where it is emulated, bfloat16 trains many times slower
 LONG_RUNS = {
     "recipe_edm_high_long": (
         "film_unet",
-        dict(RECIPES["recipe_edm_high"][1], steps=45_000, keep_at=(5_670, 11_340, 22_680)),
+        dict(RECIPES["recipe_edm_high"][1], steps=45_000, keep_at=(3_660, 5_670, 11_340, 22_680, 29_320)),
     ),  # fmt: skip
 }
 

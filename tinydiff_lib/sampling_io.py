@@ -6,6 +6,7 @@ A conditional checkpoint samples given digits (``labels``) or prompts, guided by
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from .errors import UsageError
 from .objectives import recommended_sampling
 from .ode_samplers import ODE_SAMPLERS, dpmpp_2m_sample, euler_sample, heun_sample, sample_x_T, stochastic_sample
 from .samplers import ddim_sample, ddpm_sample
+from .utils import native_bf16
 
 __all__ = [
     "generate",
@@ -28,6 +30,7 @@ __all__ = [
     "default_batch_size",
     "SAMPLERS",
     "sigma_denoiser",
+    "sampling_bf16",
 ]
 
 SAMPLERS = ("ddpm", "ddim", *ODE_SAMPLERS)
@@ -92,6 +95,16 @@ def default_batch_size(device: torch.device) -> int:
     return 4096 if device.type == "cuda" else 256
 
 
+def sampling_bf16(requested: bool, device: torch.device) -> bool:
+    """Whether to sample under bfloat16 autocast: only where asked and the device has bf16 units
+    (:func:`~tinydiff_lib.utils.native_bf16`); otherwise float32, which is faster there, with one warning."""
+    if requested and not native_bf16(device):
+        warnings.warn(f"bf16 sampling asked for, but this {device.type.upper()} has no bfloat16 units (emulated, "
+                      "slower than float32): sampling in float32", RuntimeWarning, stacklevel=3)  # fmt: skip
+        return False
+    return requested
+
+
 def generate(
     model: torch.nn.Module,
     schedule,
@@ -117,7 +130,7 @@ def generate(
     comes from a generator on the model's device (on a GPU, a CPU generator would cost a host-to-device copy
     per step), so the same seed gives the same samples on the same device; the CPU and a GPU differ.
     ``bf16``: run the network under bfloat16 autocast (about 2x faster on a CPU with bf16 units; the sampler's
-    own arithmetic stays float32).
+    own arithmetic stays float32); where the device has none, float32 (:func:`sampling_bf16`).
 
     Conditional models: ``labels`` (a digit, or (N,) digits) or ``prompts`` (a string, or N strings) pick what to
     draw; ``guidance`` is the classifier-free guidance scale w >= 0 (0: purely conditional; see
@@ -132,6 +145,7 @@ def generate(
         raise UsageError(f"DDPM runs all {schedule.num_steps} steps; use --sampler ddim for --steps {steps}")
     num_steps = resolve_steps(sampler, steps, schedule.num_steps)
     device = next(model.parameters()).device
+    bf16 = sampling_bf16(bf16, device)
     batch_size = batch_size or default_batch_size(device)
     gen = torch.Generator(device=device).manual_seed(seed)
     out = []

@@ -16,6 +16,7 @@ import dataclasses
 import math
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from .models import build_model
 from .objectives import OBJECTIVES, make_loss, recommended_sampling
 from .optim import make_lr_schedule, make_optimizer
 from .schedule import SCHEDULES, NoiseSchedule
-from .utils import get_device
+from .utils import get_device, native_bf16
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_ema", "make_optimizer"]
 
@@ -199,6 +200,10 @@ def train(
     net = torch.compile(net) if compile else net
     loss_fn = make_loss(config, net, schedule, rows)
     use_amp = (config.amp and device.type == "cuda") or (config.cpu_amp and device.type == "cpu")
+    if config.cpu_amp and device.type == "cpu" and not native_bf16(device):
+        warnings.warn("--cpu-bf16 on a CPU without bfloat16 units: autocast is emulated here, several times slower "
+                      "than float32; leave it off (a float32 run is another run) unless you reproduce a bf16 run",
+                      RuntimeWarning, stacklevel=2)  # fmt: skip
     log_every = log_every or (1 if device.type == "cpu" else 25)
     sample_model = ema.module if ema is not None else model
     noise_gen = torch.Generator(device=device)

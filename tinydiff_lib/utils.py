@@ -12,7 +12,7 @@ import torch
 
 from .errors import UsageError
 
-__all__ = ["seed_everything", "get_device", "atomic_torch_save", "count_parameters", "file_sha256"]
+__all__ = ["seed_everything", "get_device", "native_bf16", "atomic_torch_save", "count_parameters", "file_sha256"]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -40,6 +40,20 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
     if name not in ("cpu", "mps") and not name.startswith("cuda"):
         raise UsageError(f"unknown device {device!r}; choose auto, cpu, cuda or mps")
     return torch.device(name)
+
+
+def native_bf16(device: str | torch.device = "cpu") -> bool:
+    """Whether ``device`` computes bfloat16 in hardware: a CUDA GPU that supports it, or a CPU with AVX-512 BF16
+    or AMX units. Elsewhere (an AVX2-only CPU, say) bfloat16 autocast is emulated and slower than float32, so
+    the library's bf16 options are only worth it where this is True; ``results/cpu_speed_no_bf16.json`` holds
+    both on such a CPU."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's own CPUID checks (x86)
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def atomic_torch_save(obj: object, path: str | os.PathLike) -> Path:
