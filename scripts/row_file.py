@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -20,6 +21,13 @@ def worker_parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="print the plan as far as it is known, and what is done")
     p.add_argument("--release", action="store_true", help="forget the claims of workers that were stopped")
     return p
+
+
+def native_bf16() -> bool:
+    """Whether the device the studies sample on (``--device auto``) computes bfloat16 in hardware."""
+    import tinydiff_lib as td
+
+    return td.native_bf16(td.get_device("auto"))
 
 
 class RowFile:
@@ -84,7 +92,8 @@ class RowFile:
 
     def worker_args(self, doc: str, argv, plan_for: Callable, add_options: Callable | None = None):
         """A worker's start: parse :func:`worker_parser` (plus ``add_options(parser)``), one torch thread, and
-        carry out ``--release`` or ``--list`` (with the plan ``plan_for(args)``); None when one was given."""
+        carry out ``--release`` or ``--list`` (with the plan ``plan_for(args)``); None when one was given. A
+        worker that would score stops (exit 2) where bfloat16 is emulated."""
         import torch
 
         p = worker_parser(doc)
@@ -96,6 +105,11 @@ class RowFile:
             self.release()
         elif args.list:
             self.print_plan(plan_for(args))
+        elif not native_bf16():  # the studies' rows sample under bfloat16: float32 rows would pass for them
+            print(f"error: {self.path.name} is scored under bfloat16, which this CPU only emulates (no bf16 "
+                  "units, td.native_bf16() is False); score it on a CPU with AVX-512 BF16 or AMX, or a GPU",
+                  file=sys.stderr)  # fmt: skip
+            sys.exit(2)
         return None if args.release or args.list else args
 
     def print_plan(self, plan: Callable[[list[dict]], Iterable[dict]]) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
+import pytest  # noqa: E402
+import row_file  # noqa: E402
 from row_file import RowFile  # noqa: E402
 
 
@@ -43,7 +45,8 @@ def test_retire_moves_stale_rows_out_of_the_plan(tmp_path):
     assert study.retire(lambda row: row["sha"] == "old", "again") == 0
 
 
-def test_worker_args_carry_out_list_and_release(tmp_path, capsys):
+def test_worker_args_carry_out_list_and_release(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(row_file, "native_bf16", lambda: True)
     study = RowFile(tmp_path / "study.json", key, {})
     study.add({"name": "a", "w": 0})
     plan = [{"name": "a", "w": 0}, {"name": "a", "w": 1}]
@@ -54,3 +57,17 @@ def test_worker_args_carry_out_list_and_release(tmp_path, capsys):
     assert json.loads((tmp_path / "study.claims").read_text()) == []
     args = study.worker_args("doc", ["--extra", "3"], lambda a: plan, lambda p: p.add_argument("--extra", type=int))
     assert args.extra == 3 and not args.list
+
+
+def test_a_worker_stops_with_one_line_where_bfloat16_is_emulated(tmp_path, capsys, monkeypatch):
+    """The rows say bf16: a CPU that would quietly sample them in float32 must not score them (listing is fine)."""
+    monkeypatch.setattr(row_file, "native_bf16", lambda: False)
+    study = RowFile(tmp_path / "study.json", key, {})
+    plan = [{"name": "a", "w": 0}]
+    assert study.worker_args("doc", ["--list"], lambda args: lambda rows: plan) is None
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        study.worker_args("doc", [], lambda args: plan)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1 and err[0].startswith("error: study.json is scored under bfloat16")
+    assert not (tmp_path / "study.claims").exists()  # nothing claimed, nothing lost
