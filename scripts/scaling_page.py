@@ -172,7 +172,8 @@ def capacity_lines(rows: list[dict], n_full: int, n_small: int) -> list[str]:
         f"{CAPACITY_BASE_STEPS:,} steps of the preset take, so a model twice as slow sees half the images.",
     ]
     if not CAPACITY:
-        return out + ["", f"Not measured yet: `{CAPACITY_SPEED_COMMAND}` (the speeds that set each run's steps), "
+        return out + ["", f"Not measured yet: `{CAPACITY_SPEED_COMMAND}` on a quiet CPU with bfloat16 units "
+                      f"(the speeds that set each run's steps), "
                       f"then `{PY} scripts/run_recipes.py --runs NAME` for each `cap_` run and "
                       f"`OMP_NUM_THREADS=1 {PY} scripts/score_recipes.py`."]  # fmt: skip
     speed = {r["model"]: r for r in json.loads(SPEED.read_text())["rows"] if r["variant"] == "bf16"}

@@ -110,6 +110,8 @@ def _speeds(slow=2.0):
 
 def test_capacity_runs_get_equal_minutes_from_the_measured_speeds():
     assert capacity_runs(None) == {} and capacity_runs({"rows": []}) == {}
+    assert capacity_runs({**_speeds(), "native_bf16": False}) == {}  # emulated bf16: not the runs' speeds
+    assert capacity_runs({**_speeds(), "native_bf16": True}) == capacity_runs(_speeds())
     runs = capacity_runs(_speeds(slow=2.0))
     assert set(runs) == {f"cap_{m}" for m in CAPACITY_MODELS}
     assert runs["cap_film_unet"][1]["steps"] == CAPACITY_BASE_STEPS

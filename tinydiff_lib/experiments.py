@@ -132,7 +132,10 @@ CAPACITY_SPEED_COMMAND = (
 
 
 def capacity_runs(speed: dict | None) -> dict[str, tuple[str, dict]]:
-    """``cap_<model>`` -> (model, budget) at equal minutes, from the benchmark's JSON; {} until it is measured."""
+    """``cap_<model>`` -> (model, budget) at equal minutes, from the benchmark's JSON; {} until it is measured on
+    a CPU with bfloat16 units (the runs train under bfloat16: emulated speeds would set the wrong steps)."""
+    if (speed or {}).get("native_bf16") is False:
+        return {}
     rates = {r["model"]: r["train"] for r in (speed or {}).get("rows", []) if r["variant"] == "bf16"}
     if not all(m in rates for m in CAPACITY_MODELS):
         return {}
