@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
+from row_file import native_bf16  # noqa: E402
 from score_recipes import ALL  # noqa: E402  (the recipes, the long run and the capacity study's runs)
 
 from tinydiff_lib.experiments import RECIPES, train_run  # noqa: E402
@@ -33,6 +34,11 @@ def main(argv=None) -> int:
     unknown = [n for n in names if n not in ALL]
     if unknown:
         p.error(f"unknown run {', '.join(unknown)}; choose from {', '.join(ALL)}")
+    if any(ALL[n][1].get("cpu_bf16") for n in names) and not native_bf16():
+        print("error: these runs train under bfloat16, which this CPU only emulates (no bf16 units, "
+              "td.native_bf16() is False: many times slower than float32); train them on a CPU with AVX-512 "
+              "BF16 or AMX, or a GPU", file=sys.stderr)  # fmt: skip
+        return 2
     for name in names:
         model, budget = ALL[name]
         train_run(name, model, budget, REPO / "runs")

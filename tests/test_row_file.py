@@ -71,3 +71,18 @@ def test_a_worker_stops_with_one_line_where_bfloat16_is_emulated(tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert stop.value.code == 2 and len(err) == 1 and err[0].startswith("error: study.json is scored under bfloat16")
     assert not (tmp_path / "study.claims").exists()  # nothing claimed, nothing lost
+
+
+def test_run_recipes_refuses_bf16_runs_where_bfloat16_is_emulated(monkeypatch, capsys, tmp_path):
+    """Training a bf16 study run on such a CPU would take many times as long: one line, exit 2, nothing started."""
+    import run_recipes
+
+    started = []
+    monkeypatch.setattr(run_recipes, "train_run", lambda *a: started.append(a))
+    monkeypatch.setattr(run_recipes, "REPO", tmp_path)
+    monkeypatch.setattr(run_recipes, "native_bf16", lambda: False)
+    assert run_recipes.main(["--runs", "recipe_edm_high_long"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: these runs train under bfloat16") and not started
+    monkeypatch.setattr(run_recipes, "native_bf16", lambda: True)
+    assert run_recipes.main(["--runs", "recipe_edm_high_long"]) == 0 and len(started) == 1
