@@ -18,22 +18,25 @@ SPEED = REPO / "results" / "cpu_speed_bf16.json"
 NO_BF16 = REPO / "results" / "cpu_speed_no_bf16.json"
 
 
+def _film_unet_speed(path: Path) -> tuple[dict, dict]:
+    """The benchmark file at ``path`` (or {}) and film_unet's training images/s in it by variant."""
+    speed = json.loads(path.read_text()) if path.exists() else {}
+    return speed, {r["variant"]: r["train"] for r in speed.get("rows", []) if r["model"] == "film_unet"}
+
+
 def _quiet_minutes(images: int) -> str:
     """'; at N images/s ... that is M min ...' from the measured bf16 training speed of film_unet, if any."""
-    speed = json.loads(SPEED.read_text()) if SPEED.exists() else None
-    rows = [r for r in (speed or {}).get("rows", []) if (r["model"], r["variant"]) == ("film_unet", "bf16")]
-    if not rows:
+    speed, rate = _film_unet_speed(SPEED)
+    if "bf16" not in rate:
         return ""
-    rate = rows[0]["train"]
-    return (f"; at the {rate:.0f} training images/s measured for one quiet job on both cores (`{speed['command']}`)"
-            f" that is {images / rate / 60:.0f} min of the 2-core machine that trained them, whose CPU computes"
-            f" bfloat16 ({_no_bf16_note(images)})")  # fmt: skip
+    return (f"; at the {rate['bf16']:.0f} training images/s measured for one quiet job on both cores "
+            f"(`{speed['command']}`) that is {images / rate['bf16'] / 60:.0f} min of the 2-core machine that trained"
+            f" them, whose CPU computes bfloat16 ({_no_bf16_note(images)})")  # fmt: skip
 
 
 def _no_bf16_note(images: int) -> str:
     """How the same images fare on a CPU without bfloat16 units (results/cpu_speed_no_bf16.json), if measured."""
-    speed = json.loads(NO_BF16.read_text()) if NO_BF16.exists() else None
-    rate = {r["variant"]: r["train"] for r in (speed or {}).get("rows", []) if r["model"] == "film_unet"}
+    speed, rate = _film_unet_speed(NO_BF16)
     if not {"fp32", "bf16"} <= set(rate):
         return "a CPU without bfloat16 units emulates it: not measured here"
     return (f"on a 2-core CPU without bfloat16 units, `{speed['cpu_capability']}` only, bfloat16 trains at"
