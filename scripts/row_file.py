@@ -90,10 +90,12 @@ class RowFile:
     def release(self) -> None:
         self._locked(lambda results, claims: claims.clear())
 
-    def worker_args(self, doc: str, argv, plan_for: Callable, add_options: Callable | None = None):
+    def worker_args(self, doc: str, argv, plan_for: Callable, add_options: Callable | None = None,
+                    float32_rows: bool = False):  # fmt: skip
         """A worker's start: parse :func:`worker_parser` (plus ``add_options(parser)``), one torch thread, and
         carry out ``--release`` or ``--list`` (with the plan ``plan_for(args)``); None when one was given. A
-        worker that would score stops (exit 2) where bfloat16 is emulated."""
+        worker that would score stops (exit 2) where bfloat16 is emulated, unless the study has float32 rows
+        (``float32_rows``: it then scores only those there, each row saying which it is)."""
         import torch
 
         p = worker_parser(doc)
@@ -105,7 +107,7 @@ class RowFile:
             self.release()
         elif args.list:
             self.print_plan(plan_for(args))
-        elif not native_bf16():  # the studies' rows sample under bfloat16: float32 rows would pass for them
+        elif not float32_rows and not native_bf16():  # bf16 rows: float32 rows would pass for them
             print(f"error: {self.path.name} is scored under bfloat16, which this CPU only emulates (no bf16 "
                   "units, td.native_bf16() is False); score it on a CPU with AVX-512 BF16 or AMX, or a GPU",
                   file=sys.stderr)  # fmt: skip

@@ -161,37 +161,50 @@ def figure(rows: list[dict], runs: dict[str, dict], n: int, rate) -> bool:
 
 def capacity_lines(rows: list[dict], n_full: int, n_small: int) -> list[str]:
     """The capacity study's table (equal minutes: experiments.capacity_runs), or how to measure it."""
-    from score_recipes import CAPACITY, SPEED
+    from score_recipes import CAPACITY, SPEED, passes
 
-    from tinydiff_lib.experiments import CAPACITY_BASE_STEPS, CAPACITY_MODELS, CAPACITY_SPEED_COMMAND
+    from tinydiff_lib.experiments import CAPACITY_BASE_STEPS, CAPACITY_MODELS, capacity_speed_command, capacity_variant
 
+    speed_file = json.loads(SPEED.read_text()) if SPEED.exists() else None
+    variant = capacity_variant(speed_file)
     out = [
         "",
         f"**Capacity at equal minutes.** The same recipe on the `film_unet` preset changed in one dimension "
         f"each ({', '.join(f'`{m}`' for m in CAPACITY_MODELS[1:])}), each trained for the minutes "
-        f"{CAPACITY_BASE_STEPS:,} steps of the preset take, so a model twice as slow sees half the images.",
+        f"{CAPACITY_BASE_STEPS[variant]:,} steps of the preset take, so a model twice as slow sees half the images.",
     ]
     if not CAPACITY:
-        return out + ["", f"Not measured yet: `{CAPACITY_SPEED_COMMAND}` on a quiet CPU with bfloat16 units "
-                      f"(the speeds that set each run's steps), "
+        return out + ["", f"Not measured yet: `{capacity_speed_command('bf16')}` on a quiet CPU with bfloat16 units "
+                      f"(the speeds that set each run's steps; on a CPU without them, `--variants fp32`, and the "
+                      f"runs train in float32 for {CAPACITY_BASE_STEPS['fp32']:,} steps of the preset), "
                       f"then `{PY} scripts/run_recipes.py --runs NAME` for each `cap_` run and "
                       f"`OMP_NUM_THREADS=1 {PY} scripts/score_recipes.py`."]  # fmt: skip
-    speed = {r["model"]: r for r in json.loads(SPEED.read_text())["rows"] if r["variant"] == "bf16"}
+    if variant == "fp32":
+        out[-1] += (f" These runs trained in float32 on a CPU that only emulates bfloat16 "
+                    f"({speed_file.get('cpu_capability', 'unknown')}), so their minutes are that machine's and "
+                    "compare with each other, not with the curve above, whose runs trained under bfloat16 on a "
+                    "CPU that computes it.")  # fmt: skip
+    speed = {r["model"]: r for r in speed_file["rows"] if r["variant"] == variant}
     out += ["", f"| model | parameters | train images/s (benchmark) | steps | images | FID n = {n_full:,} (× floor) | "
             f"precision | recall | FID n = {n_small:,} (× floor) | train time |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     sampler = _sampler(rows)
     for run, (model, budget) in CAPACITY.items():
         got = {r["n"]: r for r in rows if r["run"] == run and r["weights"] == "ema0.999"
-               and (r["sampler"], r["steps"]) == sampler}  # fmt: skip
+               and (r["sampler"], r["steps"]) == sampler and r["bf16"] == budget["cpu_bf16"]}  # fmt: skip
         small, full = got.get(n_small), got.get(n_full)
         s_text = f"{small['fid']:.3g} ({small['fid'] / small['fid_floor']:.1f}×)" if small else "not scored yet"
         wall = next((f"{r['train_wall_s'] / 60:.0f} min" for r in got.values()), "–")
         out.append(f"| `{model}` | {speed[model]['parameters']:,} | {speed[model]['train']:.0f} | "
                    f"{budget['steps']:,} | {budget['steps'] * budget['batch_size']:,} | {_cell(full)} | {s_text} | "
                    f"{wall} |")  # fmt: skip
+    floors = {r["n"]: r["fid_floor"] for r in rows if r["run"] in CAPACITY}
     return out + [
         "",
-        f"Speeds by `{CAPACITY_SPEED_COMMAND}`; the train times are the runs' own wall times, "
-        "which are longer than the minutes where two runs shared the cores.",
+        f"Every row: {'bfloat16' if variant == 'bf16' else 'float32'} training and sampling, the main EMA "
+        f"(decay {next(iter(CAPACITY.values()))[1]['ema_decay']}), "
+        f"{sampler[0]}-{sampler[1]} ({passes(*sampler)} passes), seed 0; FID floors "
+        + (", ".join(f"{floors[n]:.3g} at n = {n:,}" for n in sorted(floors)) or "as above")
+        + f". Speeds by `{capacity_speed_command(variant)}`; the train times are the runs' own wall times, "
+        "longer than the minutes where two runs shared the cores.",
     ]

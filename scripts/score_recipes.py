@@ -31,7 +31,7 @@ from tinydiff_lib.ode_samplers import ODE_SAMPLERS, network_passes  # noqa: E402
 from tinydiff_lib.sampling_io import generate, save_samples  # noqa: E402
 
 sys.path.insert(0, str(REPO / "scripts"))
-from row_file import RowFile  # noqa: E402
+from row_file import RowFile, native_bf16  # noqa: E402
 
 OUT = REPO / "results" / "recipes.json"
 GRIDS = REPO / "results" / "recipes"
@@ -77,8 +77,8 @@ def scaling_rows(rows: list[dict]) -> list[dict]:
                 for n in (N_CHOOSE, N_FULL) for step in snaps]  # fmt: skip
         out += [dict(run=recipe, step=step, weights="ema0.999", sampler=best[0], steps=best[1], n=N_FULL)
                 for step in ALL[recipe][1]["keep_at"]]  # fmt: skip
-        out += [dict(run=run, step=final_step(run), weights="ema0.999", sampler=best[0], steps=best[1], n=n)
-                for n in (N_CHOOSE, N_FULL) for run in CAPACITY]  # fmt: skip
+        out += [dict(run=run, step=final_step(run), weights="ema0.999", sampler=best[0], steps=best[1], n=n,
+                     bf16=ALL[run][1]["cpu_bf16"]) for n in (N_CHOOSE, N_FULL) for run in CAPACITY]  # fmt: skip
     return out
 
 
@@ -193,15 +193,20 @@ def main(argv=None) -> int:
     def options(p):
         p.add_argument("--passes-for", choices=list(RECIPES), help="also score FID against passes for this run")
 
-    if (args := STUDY.worker_args(__doc__, argv, lambda a: lambda rows: plan(rows, a.passes_for), options)) is None:
+    plan_for = lambda a: lambda rows: plan(rows, a.passes_for)  # noqa: E731
+    if (args := STUDY.worker_args(__doc__, argv, plan_for, options, float32_rows=True)) is None:
         return 0
+    bf16_ok = native_bf16()  # where bfloat16 is emulated, only the float32 rows (the float32 capacity study)
 
     def ready(row: dict) -> bool:
-        return weights_file(row["run"], row["step"], row["weights"]) is not None
+        return (bf16_ok or not row["bf16"]) and weights_file(row["run"], row["step"], row["weights"]) is not None
 
     while (row := STUDY.claim_next(lambda rows: plan(rows, args.passes_for), ready)) is not None:
         add(score(row, weights_file(row["run"], row["step"], row["weights"])))
     print("nothing left to score now (runs still training are scored when they finish)", flush=True)
+    if not bf16_ok:
+        print("the rows sampled under bfloat16 were left alone: this CPU only emulates it (td.native_bf16() is "
+              "False); score them on a CPU with AVX-512 BF16 or AMX, or a GPU", flush=True)  # fmt: skip
     return 0
 
 

@@ -3,6 +3,7 @@
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -71,6 +72,28 @@ def test_a_worker_stops_with_one_line_where_bfloat16_is_emulated(tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert stop.value.code == 2 and len(err) == 1 and err[0].startswith("error: study.json is scored under bfloat16")
     assert not (tmp_path / "study.claims").exists()  # nothing claimed, nothing lost
+    assert study.worker_args("doc", [], lambda args: plan, float32_rows=True) is not None  # a study with fp32 rows
+
+
+def test_score_recipes_scores_only_float32_rows_where_bfloat16_is_emulated(monkeypatch, capsys):
+    """Its float32 rows (the float32 capacity study) are scored there; the bf16 ones are left, said in one line."""
+    import score_recipes
+
+    plan = [dict(run=run, step=1, weights="ema0.999", bf16=bf16) for run, bf16 in (("a", True), ("b", False))]
+    scored = []
+    monkeypatch.setattr(score_recipes, "native_bf16", lambda: False)
+    monkeypatch.setattr(score_recipes.STUDY, "worker_args", lambda *a, **k: SimpleNamespace(passes_for=None))
+    monkeypatch.setattr(score_recipes, "weights_file", lambda *a: Path("w.pt"))
+
+    def claim_next(plan_of, ready):  # the first ready row not yet scored (no file, no lock)
+        return next((r for r in plan if ready(r) and r not in scored), None)
+
+    monkeypatch.setattr(score_recipes.STUDY, "claim_next", claim_next)
+    monkeypatch.setattr(score_recipes, "score", lambda row, path: row)
+    monkeypatch.setattr(score_recipes, "add", scored.append)
+    assert score_recipes.main([]) == 0
+    assert [r["run"] for r in scored] == ["b"]
+    assert "rows sampled under bfloat16 were left alone" in capsys.readouterr().out
 
 
 def test_run_recipes_refuses_bf16_runs_where_bfloat16_is_emulated(monkeypatch, capsys, tmp_path):

@@ -13,7 +13,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import scaling_page as page  # noqa: E402
 import score_recipes as study  # noqa: E402
 
-from tinydiff_lib.experiments import CAPACITY_BASE_STEPS, CAPACITY_MODELS, CAPACITY_SPEED_COMMAND, capacity_runs  # noqa: E402
+from tinydiff_lib.experiments import CAPACITY_BASE_STEPS, CAPACITY_MODELS, capacity_runs, capacity_speed_command  # noqa: E402
 from tinydiff_lib.optim import lr_factor  # noqa: E402
 
 LONG, RECIPE = next(iter(study.SCALING.items()))
@@ -101,10 +101,10 @@ def test_the_learning_rate_warms_up_then_follows_half_a_cosine_to_zero():
     assert lr_factor(5_000, SimpleNamespace(**(cfg.__dict__ | {"lr_schedule": "constant"}))) == 1.0
 
 
-def _speeds(slow=2.0):
+def _speeds(slow=2.0, variant="bf16"):
     """A benchmark JSON in which film_unet_w32 trains ``slow`` times slower than the preset."""
     rate = {m: 400.0 for m in CAPACITY_MODELS} | {"film_unet_w32": 400.0 / slow}
-    return {"rows": [dict(model=m, variant="bf16", parameters=1000 + i, train=rate[m], sample=1.0)
+    return {"rows": [dict(model=m, variant=variant, parameters=1000 + i, train=rate[m], sample=1.0)
                      for i, m in enumerate(CAPACITY_MODELS)]}  # fmt: skip
 
 
@@ -112,14 +112,26 @@ def test_capacity_runs_get_equal_minutes_from_the_measured_speeds():
     assert capacity_runs(None) == {} and capacity_runs({"rows": []}) == {}
     assert capacity_runs({**_speeds(), "native_bf16": False}) == {}  # emulated bf16: not the runs' speeds
     assert capacity_runs({**_speeds(), "native_bf16": True}) == capacity_runs(_speeds())
+    assert capacity_runs({**_speeds(variant="fp32"), "native_bf16": True}) == {}  # bf16 units: bf16 speeds
     runs = capacity_runs(_speeds(slow=2.0))
     assert set(runs) == {f"cap_{m}" for m in CAPACITY_MODELS}
-    assert runs["cap_film_unet"][1]["steps"] == CAPACITY_BASE_STEPS
-    assert runs["cap_film_unet_w32"][1]["steps"] == CAPACITY_BASE_STEPS // 2  # half as fast: half the images
+    assert runs["cap_film_unet"][1]["steps"] == CAPACITY_BASE_STEPS["bf16"]
+    assert runs["cap_film_unet_w32"][1]["steps"] == CAPACITY_BASE_STEPS["bf16"] // 2  # half as fast: half the images
     recipe = study.ALL[RECIPE][1]
     for _model, budget in runs.values():
         assert {k: v for k, v in budget.items() if k not in ("steps", "keep_at", "extra_ema")} == {
             k: v for k, v in recipe.items() if k not in ("steps", "keep_at", "extra_ema")}  # fmt: skip
+
+
+def test_without_bf16_units_the_capacity_runs_train_in_float32_from_float32_speeds():
+    runs = capacity_runs({**_speeds(slow=2.0, variant="fp32"), "native_bf16": False})
+    assert runs["cap_film_unet"][1]["steps"] == CAPACITY_BASE_STEPS["fp32"]
+    assert runs["cap_film_unet_w32"][1]["steps"] == CAPACITY_BASE_STEPS["fp32"] // 2
+    assert not any(budget["cpu_bf16"] for _, budget in runs.values())
+    recipe = study.ALL[RECIPE][1]
+    for _model, budget in runs.values():  # the recipe in all else
+        skip = ("steps", "keep_at", "extra_ema", "cpu_bf16")
+        assert {k: v for k, v in budget.items() if k not in skip} == {k: v for k, v in recipe.items() if k not in skip}
 
 
 def test_the_capacity_runs_are_planned_and_tabulated_once_measured(tmp_path, monkeypatch):
@@ -137,9 +149,28 @@ def test_the_capacity_runs_are_planned_and_tabulated_once_measured(tmp_path, mon
     assert f"| `film_unet_w32` | 1,002 | 200 | {w32:,} | {w32 * 64:,} | 5 (5.0×) | 0.750 | 0.900 |" in text
     assert "| not scored yet | 20 min |" in text  # its n = 2,000 row is still missing
     assert text.count("| – | – | – | not scored yet | – |") == len(runs) - 1
+    assert "float32" not in text and "Every row: bfloat16 training and sampling" in text
+
+
+def test_the_float32_capacity_study_is_planned_scored_and_tabulated_as_float32(tmp_path, monkeypatch):
+    speeds = {**_speeds(variant="fp32"), "native_bf16": False, "cpu_capability": "AVX2"}
+    runs = capacity_runs(speeds)
+    monkeypatch.setattr(study, "CAPACITY", runs)
+    monkeypatch.setattr(study, "ALL", {**study.ALL, **runs})
+    monkeypatch.setattr(study, "SPEED", tmp_path / "speed.json")
+    study.SPEED.write_text(json.dumps(speeds))
+    planned = [r for r in study.plan(_chosen_sampler_rows()) if r["run"].startswith("cap_")]
+    assert planned and all(r["bf16"] is False for r in planned)  # sampled as they were trained
+    base = runs["cap_film_unet"][1]["steps"]
+    bf16_row = _row("cap_film_unet", base, study.N_FULL, fid=5.0, wall=600.0)  # a bf16 score: not this study's
+    fp32_row = dict(_row("cap_film_unet", base, study.N_CHOOSE, fid=8.0, wall=600.0), bf16=False)
+    text = "\n".join(page.capacity_lines(_chosen_sampler_rows() + [bf16_row, fp32_row], study.N_FULL, study.N_CHOOSE))
+    assert f"| `film_unet` | 1,000 | 400 | {base:,} | {base * 64:,} | – | – | – | 8 (4.0×) | 10 min |" in text
+    assert "trained in float32 on a CPU that only emulates bfloat16 (AVX2)" in text
+    assert "Every row: float32 training and sampling" in text and "--variants fp32" in text
 
 
 def test_without_speeds_the_capacity_block_says_how_to_measure_them(monkeypatch):
     monkeypatch.setattr(study, "CAPACITY", {})
     text = "\n".join(page.capacity_lines([], study.N_FULL, study.N_CHOOSE))
-    assert "Not measured yet" in text and CAPACITY_SPEED_COMMAND in text
+    assert "Not measured yet" in text and capacity_speed_command("bf16") in text

@@ -14,7 +14,7 @@ from pathlib import Path
 __all__ = [
     "LADDER", "BUDGET", "RUNS", "CARD_EVAL", "FINAL_LOSS_WINDOW", "ABLATIONS", "ABLATION_EVAL", "final_loss",
     "train_command", "train_run", "RECIPE_BUDGET", "RECIPES", "LONG_RUNS", "COND_BUDGET", "CAPACITY_MODELS",
-    "CAPACITY_BASE_STEPS", "CAPACITY_SPEED_COMMAND", "capacity_runs",
+    "CAPACITY_BASE_STEPS", "capacity_speed_command", "capacity_variant", "capacity_runs",
 ]  # fmt: skip
 
 #: the ladder, in the order the book climbs it
@@ -119,28 +119,37 @@ LONG_RUNS = {
 }
 
 #: the capacity study (issue 11): the study's better recipe on the CPU preset changed in one dimension each
-#: (FILM_UNET_PRESETS), every run given the same minutes: CAPACITY_BASE_STEPS steps of the preset (about 20 min
-#: of a quiet 2-core machine at the long run's measured loop speed), scaled for each model by its training speed
-#: relative to the preset as measured by CAPACITY_SPEED_COMMAND; no snapshots, one EMA
+#: (FILM_UNET_PRESETS), every run given the same minutes: CAPACITY_BASE_STEPS steps of the preset, scaled for each
+#: model by its training speed relative to the preset as measured by capacity_speed_command(); no snapshots, one
+#: EMA. The speed file sets the precision: where the CPU computes bfloat16 the runs train under bf16 autocast like
+#: the recipe (4,800 steps, about 20 min of a quiet 2-core machine at the long run's loop speed); where bf16 is
+#: emulated (the file's ``native_bf16`` is False) they train in float32 from float32 speeds (800 steps, about
+#: 13 min of a quiet 2-core AVX2 machine), a study of its own: minutes of one machine only compare with each other
 CAPACITY_MODELS = ("film_unet", "film_unet_w16", "film_unet_w32", "film_unet_rb2", "film_unet_noattn")
-CAPACITY_BASE_STEPS = 4_800
-CAPACITY_SPEED_COMMAND = (
-    "python scripts/benchmark_models.py --device cpu --models "
-    + ",".join(CAPACITY_MODELS)
-    + " --variants bf16 --steps 20 --max-seconds 40 --json results/cpu_speed_capacity.json"
-)
+CAPACITY_BASE_STEPS = {"bf16": 4_800, "fp32": 800}
+
+
+def capacity_speed_command(variant: str) -> str:
+    """The benchmark command whose JSON sets the capacity runs' steps (``variant``: bf16 or fp32)."""
+    return (f"python scripts/benchmark_models.py --device cpu --models {','.join(CAPACITY_MODELS)} "
+            f"--variants {variant} --steps 20 --max-seconds 40 --json results/cpu_speed_capacity.json")  # fmt: skip
+
+
+def capacity_variant(speed: dict | None) -> str:
+    """The precision the capacity runs of this speed file train in: bf16 unless it was measured without bf16 units."""
+    return "fp32" if (speed or {}).get("native_bf16") is False else "bf16"
 
 
 def capacity_runs(speed: dict | None) -> dict[str, tuple[str, dict]]:
-    """``cap_<model>`` -> (model, budget) at equal minutes, from the benchmark's JSON; {} until it is measured on
-    a CPU with bfloat16 units (the runs train under bfloat16: emulated speeds would set the wrong steps)."""
-    if (speed or {}).get("native_bf16") is False:
-        return {}
-    rates = {r["model"]: r["train"] for r in (speed or {}).get("rows", []) if r["variant"] == "bf16"}
+    """``cap_<model>`` -> (model, budget) at equal minutes, from the benchmark's JSON; {} until every model's speed
+    is measured in the precision the runs train in (:func:`capacity_variant`)."""
+    variant = capacity_variant(speed)
+    rates = {r["model"]: r["train"] for r in (speed or {}).get("rows", []) if r["variant"] == variant}
     if not all(m in rates for m in CAPACITY_MODELS):
         return {}
-    base = dict(RECIPES["recipe_edm_high"][1], keep_at=(), extra_ema=())
-    steps = {m: int(round(CAPACITY_BASE_STEPS * rates[m] / rates["film_unet"], -2)) for m in CAPACITY_MODELS}
+    base = dict(RECIPES["recipe_edm_high"][1], keep_at=(), extra_ema=(), cpu_bf16=variant == "bf16")
+    base_steps = CAPACITY_BASE_STEPS[variant]
+    steps = {m: int(round(base_steps * rates[m] / rates["film_unet"], -2)) for m in CAPACITY_MODELS}
     return {f"cap_{m}": (m, dict(base, steps=steps[m])) for m in CAPACITY_MODELS}
 
 
