@@ -205,7 +205,7 @@ def capacity_lines(rows: list[dict], n_full: int, n_small: int) -> list[str]:
         f"(decay {next(iter(CAPACITY.values()))[1]['ema_decay']}), "
         f"{sampler[0]}-{sampler[1]} ({passes(*sampler)} passes), seed 0; FID floors "
         + (", ".join(f"{floors[n]:.3g} at n = {n:,}" for n in sorted(floors)) or "as above")
-        + f". Speeds by `{capacity_speed_command(variant)}`, the runs by `{PY} scripts/run_recipes.py --runs "
-        f"{','.join(CAPACITY)}` (two one-thread jobs can share the runs); the train times are the runs' own wall "
+        + f". Speeds by `{capacity_speed_command(variant)}`, each run by `{PY} scripts/run_recipes.py --runs "
+        "cap_<model>` (two one-thread jobs can share the runs); the train times are the runs' own wall "
         "times, longer than the minutes where two runs shared the cores.",
     ]
