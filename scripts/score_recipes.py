@@ -201,7 +201,7 @@ def main(argv=None) -> int:
     def ready(row: dict) -> bool:
         return (bf16_ok or not row["bf16"]) and weights_file(row["run"], row["step"], row["weights"]) is not None
 
-    while (row := STUDY.claim_next(lambda rows: plan(rows, args.passes_for), ready)) is not None:
+    while (row := STUDY.claim_next(plan_for(args), ready)) is not None:
         add(score(row, weights_file(row["run"], row["step"], row["weights"])))
     print("nothing left to score now (runs still training are scored when they finish)", flush=True)
     if not bf16_ok:
