@@ -8,7 +8,8 @@ a snapshot step, a set of weights (the main EMA, the extra EMAs, the raw weights
 steps and a number of samples, scored with ``evaluate_checkpoint`` next to the real-data floor at the same
 n. Sampling runs under bfloat16 autocast (2x faster on this CPU; one float32 row measures the difference).
 Rows already in the file are skipped, so an interrupted scoring resumes (``--release`` first, to forget
-the rows a stopped worker had claimed); a run still training is skipped. With ``--passes-for RUN`` the plan
+the rows a stopped worker had claimed); a run still training is skipped, and ``--retrained RUN`` retires the
+scores of a run trained again from step 0. With ``--passes-for RUN`` the plan
 adds RUN's FID-against-passes curve and then the curve's best setting at n = 10,000. The scaling curve (SCALING)
 scores every snapshot of a long run (``LONG_RUNS``) with its recipe's best short sampler, at n = 2,000 and 10,000,
 and the recipe run's own snapshots at 10,000, as each snapshot is written. Each worker claims the next row under
@@ -35,6 +36,7 @@ from row_file import RowFile, native_bf16  # noqa: E402
 
 OUT = REPO / "results" / "recipes.json"
 GRIDS = REPO / "results" / "recipes"
+SCORED = REPO / "runs" / "scored"  # the exported weights of every scored row
 SCORES = ("fid", "fid_floor", "precision", "precision_floor", "recall", "recall_floor", "kid", "kid_floor",
           "mean_confidence", "class_histogram", "num_samples", "sampling_dtype")  # fmt: skip
 
@@ -154,13 +156,21 @@ def weights_file(run: str, step: int, weights: str) -> Path | None:
     src = REPO / "runs" / (f"{run}.pt" if step == final_step(run) else f"{run}.step{step}.pt")
     if not src.exists() or td.load_checkpoint(src)["step"] < step:
         return None
-    dst = REPO / "runs" / "scored" / f"{run}.step{step}.{weights}.pt"
+    dst = SCORED / f"{run}.step{step}.{weights}.pt"
     dst.parent.mkdir(exist_ok=True)
     if not dst.exists():
         decay = float(weights.removeprefix("ema")) if weights.startswith("ema") else None
         main = decay == RECIPE_BUDGET["ema_decay"]
         td.export_checkpoint(src, dst, raw=weights == "raw", ema=None if main or decay is None else decay)
     return dst
+
+
+def retrained(run: str) -> int:
+    """Forget the scores of ``run``, trained again from step 0: its rows move to ``superseded`` (with a note) and
+    its exported weights are deleted, so the plan scores the new run's snapshots afresh; returns how many rows."""
+    for stale in SCORED.glob(f"{run}.step*.pt"):
+        stale.unlink()
+    return STUDY.retire(lambda r: r["run"] == run, f"{run} was trained again from step 0")
 
 
 def score(row: dict, path: Path) -> dict:
@@ -192,9 +202,14 @@ def add(row: dict) -> None:
 def main(argv=None) -> int:
     def options(p):
         p.add_argument("--passes-for", choices=list(RECIPES), help="also score FID against passes for this run")
+        p.add_argument("--retrained", choices=list(ALL), metavar="RUN",
+                       help="RUN was trained again from step 0: retire its scores (nothing else is done)")  # fmt: skip
 
     plan_for = lambda a: lambda rows: plan(rows, a.passes_for)  # noqa: E731
     if (args := STUDY.worker_args(__doc__, argv, plan_for, options, float32_rows=True)) is None:
+        return 0
+    if args.retrained:
+        print(f"{retrained(args.retrained)} rows of {args.retrained} moved to 'superseded' in {OUT.name}")
         return 0
     bf16_ok = native_bf16()  # where bfloat16 is emulated, only the float32 rows (the float32 capacity study)
 

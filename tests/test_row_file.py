@@ -82,7 +82,8 @@ def test_score_recipes_scores_only_float32_rows_where_bfloat16_is_emulated(monke
     plan = [dict(run=run, step=1, weights="ema0.999", bf16=bf16) for run, bf16 in (("a", True), ("b", False))]
     scored = []
     monkeypatch.setattr(score_recipes, "native_bf16", lambda: False)
-    monkeypatch.setattr(score_recipes.STUDY, "worker_args", lambda *a, **k: SimpleNamespace(passes_for=None))
+    args = SimpleNamespace(passes_for=None, retrained=None)
+    monkeypatch.setattr(score_recipes.STUDY, "worker_args", lambda *a, **k: args)
     monkeypatch.setattr(score_recipes, "weights_file", lambda *a: Path("w.pt"))
 
     def claim_next(plan_of, ready):  # the first ready row not yet scored (no file, no lock)
@@ -109,3 +110,26 @@ def test_run_recipes_refuses_bf16_runs_where_bfloat16_is_emulated(monkeypatch, c
     assert len(err) == 1 and err[0].startswith("error: these runs train under bfloat16") and not started
     monkeypatch.setattr(run_recipes, "native_bf16", lambda: True)
     assert run_recipes.main(["--runs", "recipe_edm_high_long"]) == 0 and len(started) == 1
+
+
+def test_score_recipes_retrained_retires_one_runs_scores_and_exports(monkeypatch, tmp_path, capsys):
+    """``--retrained RUN``: RUN's rows move to ``superseded`` with a note, its exported weights go (a fresh
+    export of the new run's snapshot is scored, not the old file), other runs' rows and exports stay."""
+    import score_recipes
+
+    study = RowFile(tmp_path / "recipes.json", score_recipes.key, {})
+    for run in ("recipe_edm_high_long", "recipe_edm_high"):
+        study.add(dict(run=run, step=5_670, weights="ema0.999", sampler="dpmpp_2m", steps=20, n=2_000, fid=9.0))
+    scored = tmp_path / "scored"
+    scored.mkdir()
+    for name in ("recipe_edm_high_long.step5670.ema0.999.pt", "recipe_edm_high.step5600.ema0.999.pt"):
+        (scored / name).write_bytes(b"")
+    monkeypatch.setattr(score_recipes, "STUDY", study)
+    monkeypatch.setattr(score_recipes, "SCORED", scored)
+    assert score_recipes.main(["--retrained", "recipe_edm_high_long"]) == 0
+    data = json.loads((tmp_path / "recipes.json").read_text())
+    assert [r["run"] for r in data["rows"]] == ["recipe_edm_high"]
+    (old,) = data["superseded"]
+    assert old["run"] == "recipe_edm_high_long" and "trained again from step 0" in old["superseded_because"]
+    assert sorted(p.name for p in scored.iterdir()) == ["recipe_edm_high.step5600.ema0.999.pt"]
+    assert "1 rows of recipe_edm_high_long moved" in capsys.readouterr().out
