@@ -77,7 +77,7 @@ test-unit: $(STAMP)
 # code boxes (book/_static/tinydiff.css; scripts/check_book.py measures it on the rendered pages).
 lint: $(STAMP)
 	@echo "== $@: started at $$(date +%T)"
-	$(BIN)/ruff check tinydiff_lib tests scripts
+	$(BIN)/ruff check tinydiff_lib tests scripts notebooks
 	$(BIN)/ruff format --check tinydiff_lib tests scripts
 	$(BIN)/ruff format --check --line-length 80 notebooks
 
