@@ -7,7 +7,7 @@ import tinydiff_lib as td
 
 
 def test_notebook_helpers_are_public():
-    for name in ["load_or_train", "LoadedModel", "trace_shapes", "StageShape"]:
+    for name in ["load_or_train", "LoadedModel", "trace_shapes", "StageShape", "glue", "read_results"]:
         assert name in td.__all__
 
 
@@ -86,3 +86,12 @@ def test_glue_with_myst_nb_emits_the_books_metadata(monkeypatch):
     monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: shown.append((name, value, display)))
     td.glue("answer", 42)
     assert shown == [("answer", 42, False)]
+
+
+def test_read_results_reads_a_results_file_or_says_none(tmp_path):
+    """A notebook reads results/*.json through it; where the file is missing (Colab) it gets None, not an error."""
+    path = tmp_path / "recipes.json"
+    assert td.read_results(path) is None
+    path.write_text('{"rows": [{"run": "a", "fid": 5.5}]}')
+    assert td.read_results(str(path)) == {"rows": [{"run": "a", "fid": 5.5}]}
+    assert td.read_results(tmp_path) is None  # a folder is not a results file

@@ -2,11 +2,15 @@
 
 ``load_or_train`` loads a shipped checkpoint of the ladder, or trains the model when asked to (or, when the
 checkpoint is missing, trains a short stand-in run and says so). ``trace_shapes`` runs one forward pass with
-hooks and lists what each named stage outputs, so a notebook can show an architecture's shapes.
+hooks and lists what each named stage outputs, so a notebook can show an architecture's shapes. ``glue`` hands
+a value to the book's prose, and ``read_results`` reads a results file of the checkout (results/*.json).
 """
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -16,7 +20,7 @@ from .hub import checkpoint_path
 from .schedule import NoiseSchedule
 from .training import TrainConfig, train
 
-__all__ = ["LoadedModel", "load_or_train", "StageShape", "trace_shapes", "glue"]
+__all__ = ["LoadedModel", "load_or_train", "StageShape", "trace_shapes", "glue", "read_results"]
 
 # the ladder budget of every shipped checkpoint (AdamW 1e-3 with a cosine decay, EMA 0.995, linear schedule)
 LADDER = dict(lr=1e-3, ema_decay=0.995)
@@ -119,3 +123,10 @@ def glue(name: str, value, display: bool = False) -> None:
     except ImportError:
         return
     myst_glue(name, value, display=display)
+
+
+def read_results(path: str | os.PathLike) -> dict | None:
+    """A results file of the checkout (``results/*.json``) as a dict, or None where it is missing (Colab, where
+    only the notebook and the shipped checkpoints are at hand), so a notebook can say what is not measured."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
