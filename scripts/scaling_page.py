@@ -4,7 +4,8 @@ Read by scripts/render_results.py; every number comes from results/recipes.json 
 ``scaling_rows``): the snapshots of the recipe run ``recipe_edm_high`` (14,000 steps) and of its long run
 ``recipe_edm_high_long`` (45,000 steps, same recipe, ``LONG_RUNS``), each scored with the recipe's best sampler
 at about 20 passes. Minutes are training images divided by the long run's own measured speed between its first
-and last scored snapshot, a stretch trained as the only job on both cores.
+and last scored snapshot, a stretch trained as the only job on both cores. Where the long run was trained again
+from step 0 (``score_recipes.py --retrained``), the earlier run's scores stand beside the new run's.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ def _sampler(rows: list[dict]) -> tuple[str, int] | None:
     return best_short(next(iter(SCALING.values())), rows)
 
 
-def _points(rows: list[dict], run: str, budget: dict, n: int) -> list[dict]:
-    """The scored snapshots of ``run`` at n samples (main EMA, the curve's sampler), in step order."""
-    steps, sampler = (*budget["keep_at"], budget["steps"]), _sampler(rows)
+def _points(rows: list[dict], run: str, budget: dict, n: int, sampler: tuple | None = None) -> list[dict]:
+    """The scored snapshots of ``run`` at n samples (main EMA, the curve's sampler unless ``sampler`` is given),
+    in step order."""
+    steps, sampler = (*budget["keep_at"], budget["steps"]), sampler or _sampler(rows)
     hits = [r for r in rows if r["run"] == run and r["step"] in steps and r["n"] == n and r["weights"] == "ema0.999"
             and r["bf16"] and (r["sampler"], r["steps"]) == sampler]  # fmt: skip
     return sorted(hits, key=lambda r: r["step"])
@@ -61,6 +63,29 @@ def _cell(r: dict | None) -> str:
     if r is None:
         return "– | – | –"
     return f"{r['fid']:.3g} ({r['fid'] / r['fid_floor']:.1f}×) | {r['precision']:.3f} | {r['recall']:.3f}"
+
+
+def earlier_run_lines(data: dict | None, long_run: str, budget: dict, n_full: int) -> list[str]:
+    """The long run's scores from an earlier training of the same command (its rows retired to ``superseded`` by
+    ``score_recipes.py --retrained``) next to this run's at the same steps: what two runs of one command differ
+    by; [] when there is no earlier run."""
+    old = [r for r in (data or {}).get("superseded", [])
+           if r["run"] == long_run and "trained again from step 0" in r.get("superseded_because", "")]  # fmt: skip
+    if not old:
+        return []
+    then = {r["step"]: r for r in _points(old, long_run, budget, n_full, _sampler(data["rows"]))}
+    now = {r["step"]: r for r in _points(data["rows"], long_run, budget, n_full)}
+    rate = measured_rate(old, long_run)
+    speed = f", whose loop ran at {rate[0]:.0f} images/s" if rate else ""
+    out = ["", f"**The same run trained twice.** `{long_run}` was trained once before, from the same command and "
+           f"seed on another 2-core CPU{speed}; its scores at n = {n_full:,} (kept under `superseded` in "
+           "`results/recipes.json`) next to this run's at the same steps:", "",
+           "| step | FID then | FID now | precision then | precision now |", "|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for step in sorted(then):
+        a, b = then[step], now.get(step)
+        out.append(f"| {step:,} | {a['fid']:.3g} | {b['fid']:.3g} | {a['precision']:.3f} | {b['precision']:.3f} |"
+                   if b else f"| {step:,} | {a['fid']:.3g} | not scored yet | {a['precision']:.3f} | – |")  # fmt: skip
+    return out
 
 
 def scaling_section() -> str:
@@ -107,6 +132,7 @@ def scaling_section() -> str:
                 f"{some['precision_floor']:.3f}, recall {some['recall_floor']:.3f}. Every row: the main EMA "
                 f"(decay {runs[long_run]['ema_decay']}), {some['sampler']}-{some['steps']} ({some['passes']} passes), "
                 "seed 0."]  # fmt: skip
+    out += earlier_run_lines(data, long_run, runs[long_run], n_full)
     if figure(rows, runs, n_full, rate):
         out += ["", "```{figure} figures/fid_vs_minutes.png", ":width: 90%", "",
                 f"FID (left) and precision (right) at n = {n_full:,} against minutes of training: each line is one "

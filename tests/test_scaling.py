@@ -174,3 +174,25 @@ def test_without_speeds_the_capacity_block_says_how_to_measure_them(monkeypatch)
     monkeypatch.setattr(study, "CAPACITY", {})
     text = "\n".join(page.capacity_lines([], study.N_FULL, study.N_CHOOSE))
     assert "Not measured yet" in text and capacity_speed_command("bf16") in text
+
+
+def test_an_earlier_training_of_the_long_run_is_set_beside_the_new_one(tmp_path, monkeypatch):
+    """After ``score_recipes.py --retrained``, the retired scores stand next to the new run's at the same steps
+    (the rate of the earlier run from its own snapshots); a step the new run has not reached says so."""
+    monkeypatch.setattr(page, "RESULTS", tmp_path / "recipes.json")
+    monkeypatch.setattr(page, "FIGURE", tmp_path / "fid_vs_minutes.png")
+    first, mid = study.ALL[LONG][1]["keep_at"][:2]
+    old = [dict(_row(LONG, s, study.N_FULL, fid=f, wall=w), superseded_because=f"{LONG} was trained again from step 0")
+           for s, f, w in ((first, 14.0, 1000.0), (mid, 9.0, 2000.0))]  # fmt: skip
+    rows = _chosen_sampler_rows() + [_row(LONG, first, study.N_FULL, fid=15.0)]
+    page.RESULTS.write_text(json.dumps({"rows": rows, "superseded": old}))
+    text = page.scaling_section()
+    rate = (mid - first) * study.ALL[LONG][1]["batch_size"] / 1000.0
+    assert (
+        f"trained once before, from the same command and seed on another 2-core CPU, whose loop ran at {rate:.0f}"
+        in text
+    )
+    assert f"| {first:,} | 14 | 15 | 0.750 | 0.750 |" in text
+    assert f"| {mid:,} | 9 | not scored yet | 0.750 | – |" in text
+    page.RESULTS.write_text(json.dumps({"rows": rows}))  # no earlier run: no such block
+    assert "trained twice" not in page.scaling_section()
