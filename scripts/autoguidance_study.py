@@ -7,7 +7,7 @@ Autoguidance (tinydiff_lib/autoguidance.py; Karras et al. 2024) samples D̃ = D 
 weaker model of the same kind as the guide. Three guides (GRID): ``film_unet_best_guide``, the first 1,600 steps
 of the long run of the same recipe, ``film_unet_best_guide800``, its first 800 (``make checkpoints`` ships
 both), and the snapshot the run of ``film_unet_best``
-kept at 5,600 of its 14,000 steps (``runs/film_unet_best.step5600.pt``, exported to ``runs/scored/``), a guide
+kept at 5,670 of its 22,680 steps (``runs/film_unet_best.step5670.pt``, exported to ``runs/scored/``), a guide
 much closer to the model. Every (guide, w) of GRID is scored at n = 2,000 (the project's metric, floor at the
 same n) with the checkpoint's recommended sampler (RECOMMENDED) under bfloat16 autocast, as in the recipe study,
 and the cells of LONG_GRID with the sampler the FID-against-passes curve found best (LONG_SAMPLER: EDM's
@@ -35,11 +35,11 @@ import tinydiff_lib as td  # noqa: E402
 OUT = REPO / "results" / "autoguidance.json"
 BEST = "film_unet_best"
 GUIDE = "film_unet_best_guide"
-#: guide -> guidance scales w: the shipped guide (1,600 steps), a weaker one (800 steps), a stronger one (5,600)
-GRID = {GUIDE: [0.5, 1.0, 1.5, 2.0], "film_unet_best_guide800": [1.0, 1.5], "film_unet_best.step5600": [1.0, 2.0]}
+#: guide -> guidance scales w: the shipped guide (1,600 steps), a weaker one (800 steps), a stronger one (5,670)
+GRID = {GUIDE: [0.5, 1.0, 1.5, 2.0], "film_unet_best_guide800": [1.0, 1.5], "film_unet_best.step5670": [1.0, 2.0]}
 #: the sampler of GRID (film_unet_best's recommended one) and of LONG_GRID (the passes curve's best, 99 passes)
 RECOMMENDED, LONG_SAMPLER = ("dpmpp_2m", 20), ("stochastic", 50)
-LONG_GRID = {GUIDE: [0.5, 1.0]}
+LONG_GRID = {GUIDE: [0.25, 0.5, 1.0]}
 N_CHOOSE, N_FULL = 2_000, 10_000
 PRECISION_TARGET = 0.8  # issue 11's target for the shipped unconditional model
 SCORES = ("fid", "fid_floor", "precision", "precision_floor", "recall", "recall_floor", "kid", "kid_floor",

@@ -3,6 +3,7 @@
     python scripts/make_checkpoints.py                       # the ladder and the best FiLM U-Net (resumes)
     python scripts/make_checkpoints.py --models tiny_conv    # just one
     python scripts/make_checkpoints.py --skip-eval           # train and export only
+    python scripts/make_checkpoints.py --rescore             # score again files whose cards have their scores
 
 Each checkpoint trains into ``runs/<name>.pt`` (resumable, git-ignored) with ``python -m tinydiff_lib train``;
 when it reaches its budget, its sampling weights (EMA) are exported to ``checkpoints/<name>.pt`` and scored
@@ -54,6 +55,7 @@ def card(run: Path, shipped: Path, metrics: dict | None) -> dict:
         "final_loss": final_loss(ckpt["history"]),
         "weights": "EMA" if ckpt["ema"] else "raw",
         "file_bytes": shipped.stat().st_size,
+        "sha256": td.file_sha256(shipped),
         "made_by": "python scripts/make_checkpoints.py --models " + shipped.stem,
         "metrics": metrics,
     }
@@ -90,6 +92,14 @@ def autoguidance_metrics(shipped: Path, pick: str = "chosen") -> dict | None:
     return mine[0] if mine else None
 
 
+def earlier_metrics(shipped: Path, card_path: Path) -> dict | None:
+    """The scores of the card already there when it was written for this very file (by its SHA-256): an unchanged
+    checkpoint is not sampled again (``--rescore`` samples it anyway)."""
+    old = json.loads(card_path.read_text()) if card_path.exists() else {}
+    same = old.get("sha256") is not None and old["sha256"] == td.file_sha256(shipped)
+    return old.get("metrics") if same else None
+
+
 def card_metrics(shipped: Path, budget: dict, args) -> dict:
     """Scores for the card: the sweep's (conditional), else a fresh evaluation at n = --num-samples."""
     if budget.get("condition", "none") != "none":
@@ -111,6 +121,7 @@ def main(argv=None) -> int:
     p.add_argument("--sampler", default=CARD_EVAL["sampler"], help="the ladder's (DDPM) cards")
     p.add_argument("--sampling-steps", type=int, default=CARD_EVAL["steps"], help="the ladder's (DDPM) cards")
     p.add_argument("--skip-eval", action="store_true")
+    p.add_argument("--rescore", action="store_true", help="score a checkpoint again although its card has its scores")
     args = p.parse_args(argv)
     names = args.models.split(",")
     unknown = [n for n in names if n not in RUNS]
@@ -120,12 +131,17 @@ def main(argv=None) -> int:
         model, budget = RUNS[name]
         run = train_run(name, model, budget, REPO / "runs")
         shipped = td.export_checkpoint(run, REPO / "checkpoints" / f"{name}.pt")
-        metrics = None if args.skip_eval else card_metrics(shipped, budget, args)
+        card_path = REPO / "checkpoints" / f"{name}.json"
+        conditional = budget.get("condition", "none") != "none"  # its scores: the sweep's, read every time
+        reused = None if args.rescore or conditional else earlier_metrics(shipped, card_path)
+        if reused:
+            print(f"[{name}] unchanged since its card was scored: its scores are kept (--rescore samples again)")
+        metrics = reused or (None if args.skip_eval else card_metrics(shipped, budget, args))
         info = card(run, shipped, metrics)
         if name in AUTOGUIDED:  # scores with autoguidance (scripts/autoguidance_study.py), when measured
             info["autoguidance"] = autoguidance_metrics(shipped)
             info["autoguidance_most_precise"] = autoguidance_metrics(shipped, "most_precise")
-        (REPO / "checkpoints" / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")
+        card_path.write_text(json.dumps(info, indent=2) + "\n")
         print(json.dumps({"checkpoint": name, "fid": metrics and metrics.get("fid"), "file": str(shipped)}), flush=True)
     return 0
 

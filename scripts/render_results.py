@@ -119,14 +119,16 @@ GRID_COMMAND = (f"{PY} -m tinydiff_lib sample --checkpoint checkpoints/{BEST}.pt
                 f"--quiet --out book/figures/{GRID.name}")  # fmt: skip
 
 
-def _recipe(t: dict) -> str:
-    """The training recipe of a card, in words."""
+def _recipe(t: dict, done: int | None = None) -> str:
+    """The training recipe of a card, in words (``done``: the steps trained, when a run stopped part-way
+    through its schedule, ``--stop-at``)."""
     objective = t.get("objective", "ddpm")
     if objective == "edm":
         what = f"the σ view (EDM), ln σ ~ N({t['sigma_p_mean']:g}, {t['sigma_p_std']:g}²)"
     else:
         what = f"DDPM ε-prediction, {t['schedule']} ᾱ schedule"
-    return (f"{what}; {t['steps']:,} steps × {t['batch_size']} images, AdamW lr {t['lr']:g} with "
+    steps = f"{t['steps']:,} steps" if done in (None, t["steps"]) else f"the first {done:,} of {t['steps']:,} steps"
+    return (f"{what}; {steps} × {t['batch_size']} images, AdamW lr {t['lr']:g} with "
             f"{t.get('warmup_steps', 0)} warm-up steps and {t['lr_schedule']} decay, EMA {t['ema_decay']}"
             f"{', bfloat16 autocast' if t.get('cpu_amp') else ''}")  # fmt: skip
 
@@ -143,7 +145,7 @@ def best_section() -> str:
         if c and c.get("metrics"):
             cm = c["metrics"]
             dtype = cm.get("sampling_dtype", "float32")
-            rows.append(f"- `{name}`: {_recipe(c['training'])}; made by `{_venv(c['made_by'])}` on "
+            rows.append(f"- `{name}`: {_recipe(c['training'], c['steps'])}; made by `{_venv(c['made_by'])}` on "
                         f"{c['device']}. Scored with {SAMPLER_NAMES[cm['sampler']]}, {cm['steps']} steps "
                         f"({dtype}), {cm['num_samples']:,} samples, seed {cm.get('seed', 0)}; the floor is "
                         f"{cm['num_floor']:,} real MNIST-train images.")  # fmt: skip

@@ -86,3 +86,15 @@ def test_the_best_card_takes_the_autoguidance_row_of_its_own_two_files(make, tmp
     assert make.autoguidance_metrics(main)["fid"] == 4.0
     guide.write_bytes(b"another guide")  # the guide was retrained: the row is not about these files
     assert make.autoguidance_metrics(main) is None
+
+
+def test_a_card_keeps_its_scores_only_for_the_very_file_they_were_measured_on(make, tmp_path):
+    shipped, card = tmp_path / "film_unet_best.pt", tmp_path / "film_unet_best.json"
+    shipped.write_bytes(b"weights")
+    assert make.earlier_metrics(shipped, card) is None  # no card yet
+    card.write_text(json.dumps({"metrics": {"fid": 5.0}}))
+    assert make.earlier_metrics(shipped, card) is None  # a card without the file's SHA-256: score again
+    card.write_text(json.dumps({"metrics": {"fid": 5.0}, "sha256": td.file_sha256(shipped)}))
+    assert make.earlier_metrics(shipped, card) == {"fid": 5.0}
+    shipped.write_bytes(b"retrained weights")
+    assert make.earlier_metrics(shipped, card) is None

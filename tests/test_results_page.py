@@ -38,3 +38,14 @@ def test_fid_falls_along_the_ladder_of_the_shipped_cards():
     assert len({(c["metrics"]["num_samples"], c["metrics"]["sampler"], c["metrics"]["steps"]) for c in cards}) == 1
     assert len({json.dumps({k: v for k, v in c["training"].items() if k not in ("model", "model_kwargs")})
                 for c in cards}) == 1, "the rungs must share one training budget"  # fmt: skip
+
+
+def test_a_card_stopped_part_way_through_its_schedule_says_so():
+    """A run trained with --stop-at (film_unet_best: the first part of the long run) is described by the steps it
+    trained, out of the steps its learning-rate schedule was planned for; a finished run by its steps alone."""
+    recipe = _render_module()._recipe
+    t = dict(objective="edm", sigma_p_mean=0.0, sigma_p_std=1.2, steps=45_000, batch_size=64, lr=1e-3,
+             warmup_steps=300, lr_schedule="cosine", ema_decay=0.999, cpu_amp=True)  # fmt: skip
+    assert "; the first 22,680 of 45,000 steps × 64 images, AdamW" in recipe(t, 22_680)
+    assert "; 45,000 steps × 64 images, AdamW" in recipe(t, 45_000)
+    assert "; 45,000 steps × 64 images, AdamW" in recipe(t)

@@ -99,24 +99,27 @@ RECIPES = {
     "recipe_edm": ("film_unet", dict(RECIPE_BUDGET, objective="edm", sigma_p_mean=-1.2, sigma_p_std=1.2)),
 }
 
-#: the shipped best unconditional FiLM U-Net: the study's better recipe, the same run as recipe_edm_high
-RUNS["film_unet_best"] = RECIPES["recipe_edm_high"]
 #: the study's DDPM ε-model (cosine ᾱ): the checkpoint of the chapters on DDPM / DDIM sampling (06, 07)
 RUNS["film_unet_ddpm"] = RECIPES["recipe_ddpm"]
 
 #: the long run of the study's better objective (EDM, high-noise σ): 45,000 steps × 64 images, the scaling curve
 #: of the results page (scripts/scaling_page.py), with snapshots near the recipe run's own (5,670 ≈ 5,600,
-#: 11,340 ≈ 11,200), at 22,680, about half way, and at 3,660 and 29,320, about 15 and 120 min at the loop's
-#: measured speed (the snapshots are copies of the run file and do not change the run). The training loop
-#: (``tinydiff train``, two threads, EMAs and checkpoints included) ran at about 4 steps/s between its snapshots
-#: (the page gives the measured images/s), so the whole run takes about three hours of a quiet 2-core machine
-#: whose CPU computes bfloat16 (``native_bf16``); where it is emulated, bfloat16 trains many times slower
+#: 11,340 ≈ 11,200), at 22,680, about half way, and at 3,660 and 29,320 (the snapshots are copies of the run file
+#: and do not change the run). The page gives the minutes each snapshot took at the loop's measured images/s: on
+#: a quiet 2-core machine whose CPU computes bfloat16 (``native_bf16``) the loop (``tinydiff train``, two threads,
+#: EMAs and checkpoints included) ran at 188 to 261 images/s on the CPUs tried, so 22,680 steps take 93 to 129
+#: min; where bfloat16 is emulated it trains many times slower
 LONG_RUNS = {
     "recipe_edm_high_long": (
         "film_unet",
         dict(RECIPES["recipe_edm_high"][1], steps=45_000, keep_at=(3_660, 5_670, 11_340, 22_680, 29_320)),
     ),  # fmt: skip
 }
+
+#: the shipped best unconditional FiLM U-Net: the long run's first 22,680 of 45,000 steps (its snapshot half
+#: way, the scaling curve's best point inside issue 11's budget of about 150 CPU-minutes; its learning rate is
+#: still at half its peak there); ``make checkpoints`` trains it with ``--stop-at``, the same steps as the long run
+RUNS["film_unet_best"] = ("film_unet", dict(LONG_RUNS["recipe_edm_high_long"][1], stop_at=22_680))
 
 #: the capacity study (issue 11): the study's better recipe on the CPU preset changed in one dimension each
 #: (FILM_UNET_PRESETS), every run given the same minutes: CAPACITY_BASE_STEPS steps of the preset, scaled for each
