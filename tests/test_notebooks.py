@@ -163,6 +163,26 @@ def test_checked_cells_glue_nothing(nb):
     assert not gluing, f"checked cells that glue (their second lines): {gluing}"
 
 
+# The book's text column is 688 px and its code font about 8 px a character (check_book measures the pages in a
+# browser); a longer printed line is cut off on the page. This catches it before the book is built.
+PRINTED_LINE_LIMIT = 85
+
+
+def test_printed_lines_fit_the_book_column(nb):
+    long = []
+    for i, cell in enumerate(code_cells(nb)):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "stream":
+                continue
+            text = "".join(out.get("text", ""))
+            long += [
+                f"code cell {i}: {len(line)} characters: {line[:50]!r}"
+                for line in text.splitlines()
+                if len(line) > PRINTED_LINE_LIMIT
+            ]
+    assert not long, f"printed lines longer than {PRINTED_LINE_LIMIT} characters (split the print): {long}"
+
+
 def test_exactly_one_parameters_cell(nb):
     tagged = [i for i, c in enumerate(nb["cells"]) if "parameters" in tags(c)]
     assert len(tagged) == 1, f"cells tagged `parameters`: {tagged} (want exactly one)"
