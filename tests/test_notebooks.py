@@ -183,6 +183,16 @@ def test_printed_lines_fit_the_book_column(nb):
     assert not long, f"printed lines longer than {PRINTED_LINE_LIMIT} characters (split the print): {long}"
 
 
+def test_code_lines_fit_the_book_column(nb):
+    long = [
+        f"code cell {i}: {len(line)} characters: {line[:50]!r}"
+        for i, cell in enumerate(code_cells(nb))
+        for line in source(cell).splitlines()
+        if len(line) > PRINTED_LINE_LIMIT
+    ]
+    assert not long, f"code lines longer than {PRINTED_LINE_LIMIT} characters (shorten them): {long}"
+
+
 def test_exactly_one_parameters_cell(nb):
     tagged = [i for i, c in enumerate(nb["cells"]) if "parameters" in tags(c)]
     assert len(tagged) == 1, f"cells tagged `parameters`: {tagged} (want exactly one)"
