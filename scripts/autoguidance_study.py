@@ -4,17 +4,17 @@
     python scripts/autoguidance_study.py --list                  # the plan as far as it is known, and what is done
 
 Autoguidance (tinydiff_lib/autoguidance.py; Karras et al. 2024) samples D̃ = D + w (D − D_guide) with a
-weaker model of the same kind as the guide. Three guides (GRID): ``film_unet_best_guide``, the first 1,600 steps
-of the long run of the same recipe, ``film_unet_best_guide800``, its first 800 (``make checkpoints`` ships
-both), and the snapshot the run of ``film_unet_best``
-kept at 5,670 of its 22,680 steps (``runs/film_unet_best.step5670.pt``, exported to ``runs/scored/``), a guide
-much closer to the model. Every (guide, w) of GRID is scored at n = 2,000 (the project's metric, floor at the
-same n) with the checkpoint's recommended sampler (RECOMMENDED) under bfloat16 autocast, as in the recipe study,
-and the cells of LONG_GRID with the sampler the FID-against-passes curve found best (LONG_SAMPLER: EDM's
-stochastic sampler, 99 passes, 198 with a guide); the choice (:func:`chosen`) is the lowest FID among the cells
-whose precision reaches PRECISION_TARGET (the highest precision if none does), and it is scored again at
-n = 10,000 for ``film_unet_best``'s card, as is the most precise cell (:func:`most_precise`) (``make
-checkpoints`` reads it from here, for the same two files).
+weaker model of the same kind as the guide. The choice of w (:func:`chosen`) is made on the sampler the
+FID-against-passes curve found best (LONG_SAMPLER: EDM's stochastic sampler, 99 passes, 198 with a guide) with
+the guide ``film_unet_best_guide``, the first 1,600 steps of the long run of the same recipe (LONG_GRID): the
+lowest FID among those cells whose precision reaches PRECISION_TARGET (the highest precision if none does). The
+choice is scored again at n = 10,000 for ``film_unet_best``'s card. Then, for the trade-off between FID and
+precision, GRID scores three guides with the checkpoint's recommended sampler (RECOMMENDED): ``film_unet_best_guide``,
+``film_unet_best_guide800`` (its first 800 steps; ``make checkpoints`` ships both) and the snapshot
+``film_unet_best`` kept at 5,670 steps (``runs/film_unet_best.step5670.pt``, exported to ``runs/scored/``), a
+guide much closer to the model; the most precise cell of both grids (:func:`most_precise`) is scored at
+n = 10,000 too. Every cell is at n = 2,000 (the project's metric, floor at the same n) under bfloat16 autocast,
+as in the recipe study. ``make checkpoints`` reads the two n = 10,000 rows from here, for the same two files.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ GUIDE = "film_unet_best_guide"
 GRID = {GUIDE: [0.5, 1.0, 1.5, 2.0], "film_unet_best_guide800": [1.0, 1.5], "film_unet_best.step5670": [1.0, 2.0]}
 #: the sampler of GRID (film_unet_best's recommended one) and of LONG_GRID (the passes curve's best, 99 passes)
 RECOMMENDED, LONG_SAMPLER = ("dpmpp_2m", 20), ("stochastic", 50)
-LONG_GRID = {GUIDE: [0.25, 0.5, 1.0]}
+#: the cells the choice is made from: the previous film_unet_best's best w here was the smallest tried (0.25 of
+#: 0.25, 0.5, 1), so this grid goes lower
+LONG_GRID = {GUIDE: [0.15, 0.25]}
 N_CHOOSE, N_FULL = 2_000, 10_000
 PRECISION_TARGET = 0.8  # issue 11's target for the shipped unconditional model
 SCORES = ("fid", "fid_floor", "precision", "precision_floor", "recall", "recall_floor", "kid", "kid_floor",
@@ -47,10 +49,15 @@ SCORES = ("fid", "fid_floor", "precision", "precision_floor", "recall", "recall_
 
 
 def cells() -> list[dict]:
-    """Every (guide, w, sampler, steps) the study scores: GRID with RECOMMENDED, then LONG_GRID with LONG_SAMPLER."""
-    return [dict(guide=g, guidance=w, sampler=sampler, steps=steps)
-            for grid, (sampler, steps) in ((GRID, RECOMMENDED), (LONG_GRID, LONG_SAMPLER))
-            for g, ws in grid.items() for w in ws]  # fmt: skip
+    """Every (guide, w, sampler, steps) the study scores: LONG_GRID with LONG_SAMPLER, then GRID with RECOMMENDED."""
+    return choice_cells() + [dict(guide=g, guidance=w, sampler=RECOMMENDED[0], steps=RECOMMENDED[1])
+                             for g, ws in GRID.items() for w in ws]  # fmt: skip
+
+
+def choice_cells() -> list[dict]:
+    """The cells :func:`chosen` picks from: LONG_GRID with LONG_SAMPLER."""
+    return [dict(guide=g, guidance=w, sampler=LONG_SAMPLER[0], steps=LONG_SAMPLER[1])
+            for g, ws in LONG_GRID.items() for w in ws]  # fmt: skip
 
 
 def cell(row: dict) -> dict:
@@ -66,17 +73,17 @@ STUDY = RowFile(OUT, key, {"checkpoint": BEST, "grid": GRID, "long_grid": LONG_G
                            "long_sampler": list(LONG_SAMPLER), "precision_target": PRECISION_TARGET})  # fmt: skip
 
 
-def _grid(rows: list[dict]) -> list[dict]:
-    """The rows of the study's cells at n = N_CHOOSE."""
-    study = cells()
+def _grid(rows: list[dict], study: list[dict] | None = None) -> list[dict]:
+    """The rows of the study's cells (or of ``study``) at n = N_CHOOSE."""
+    study = cells() if study is None else study
     return [r for r in rows if r["n"] == N_CHOOSE and cell(r) in study]
 
 
 def chosen(rows: list[dict]) -> dict | None:
-    """The cell to ship: lowest FID among those reaching the precision target at n = N_CHOOSE, else the most
-    precise; None until every cell is scored."""
-    grid = _grid(rows)
-    if len(grid) < len(cells()):
+    """The cell to ship: among :func:`choice_cells` at n = N_CHOOSE, the lowest FID of those reaching the
+    precision target, else the most precise; None until all of them are scored."""
+    grid = _grid(rows, choice_cells())
+    if len(grid) < len(choice_cells()):
         return None
     good = [r for r in grid if r["precision"] >= PRECISION_TARGET]
     return min(good, key=lambda r: r["fid"]) if good else max(grid, key=lambda r: r["precision"])
@@ -84,16 +91,18 @@ def chosen(rows: list[dict]) -> dict | None:
 
 def most_precise(rows: list[dict]) -> dict | None:
     """The cell with the highest precision at n = N_CHOOSE (None until every cell is scored)."""
-    return max(_grid(rows), key=lambda r: r["precision"]) if chosen(rows) else None
+    grid = _grid(rows)
+    return max(grid, key=lambda r: r["precision"]) if chosen(rows) and len(grid) == len(cells()) else None
 
 
 def plan(rows: list[dict]) -> list[dict]:
-    """Every cell at n = N_CHOOSE, then at n = N_FULL the chosen cell and the most precise one (the card's row,
-    and the other end of the trade-off between FID and precision)."""
-    out = [dict(c, n=N_CHOOSE) for c in cells()]
-    for r in (chosen(rows), most_precise(rows)):
-        if r and dict(cell(r), n=N_FULL) not in out:
-            out.append(dict(cell(r), n=N_FULL))
+    """In order: the choice's cells at n = N_CHOOSE, the chosen one at n = N_FULL (the card's row), GRID at
+    N_CHOOSE, and the most precise cell at n = N_FULL (the other end of the trade-off between FID and precision)."""
+    out = [dict(c, n=N_CHOOSE) for c in choice_cells()]
+    out += [dict(cell(best), n=N_FULL)] if (best := chosen(rows)) else []
+    out += [dict(c, n=N_CHOOSE) for c in cells() if c not in choice_cells()]
+    if (precise := most_precise(rows)) and dict(cell(precise), n=N_FULL) not in out:
+        out.append(dict(cell(precise), n=N_FULL))
     return out
 
 
@@ -118,7 +127,10 @@ def score(row: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    if STUDY.worker_args(__doc__, argv, lambda a: plan) is None:
+    def options(p):
+        p.add_argument("--max-rows", type=int, default=10**9, help="stop after scoring this many rows")
+
+    if (args := STUDY.worker_args(__doc__, argv, lambda a: plan, options)) is None:
         return 0
     shas = {BEST: td.file_sha256(REPO / "checkpoints" / f"{BEST}.pt")}  # each file hashed once
     shas.update({g: td.file_sha256(path) for g in GRID if (path := guide_file(g)) is not None})
@@ -128,12 +140,13 @@ def main(argv=None) -> int:
 
     if retired := STUDY.retire(stale, "the checkpoint or its guide was replaced (its SHA-256 changed)"):
         print(f"moved {retired} rows of replaced files to 'superseded'", flush=True)
-    while (row := STUDY.claim_next(plan, lambda r: guide_file(r["guide"]) is not None)) is not None:
-        scored = score(row)
+    done = 0
+    while done < args.max_rows and (row := STUDY.claim_next(plan, lambda r: guide_file(r["guide"]) is not None)):
+        scored, done = score(row), done + 1
         STUDY.add(scored)
         print(json.dumps({k: scored[k] for k in ("guide", "guidance", "sampler", "n", "fid", "precision")}),
               flush=True)  # fmt: skip
-    print("nothing left to score now", flush=True)
+    print("nothing left to score now" if done < args.max_rows else f"stopped after {done} rows", flush=True)
     return 0
 
 

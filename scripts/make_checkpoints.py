@@ -10,8 +10,9 @@ when it reaches its budget, its sampling weights (EMA) are exported to ``checkpo
 with :func:`tinydiff_lib.evaluate_checkpoint` at n = 10,000 next to the real-data floor at the same n;
 ``checkpoints/<name>.json`` is its card. Every rung of the ladder gets the same BUDGET and is scored with
 DDIM-20; ``film_unet_best`` is the FiLM U-Net (CPU preset) trained with the recipe study's winner (EDM,
-high-noise σ) for longer: the long run ``recipe_edm_high_long`` of scripts/run_recipes.py stopped half way
-(``--stop-at``, the same steps), scored with the sampler it recommends.
+high-noise σ) for longer: the first 22,680 steps of the long run ``recipe_edm_high_long`` of
+scripts/run_recipes.py, then a linear cool-down of the learning rate over 2,520 steps (``RUNS``), scored with the
+sampler it recommends.
 The conditional checkpoints ``film_unet_class`` / ``film_unet_text`` take their card's scores from the guidance
 sweep (scripts/guidance_sweep.py, results/guidance.json) at its chosen guidance scale, for the same file: run
 the sweep after training them, then this script again to write their cards. ``film_unet_best``'s card also

@@ -129,8 +129,18 @@ def _recipe(t: dict, done: int | None = None) -> str:
         what = f"DDPM ε-prediction, {t['schedule']} ᾱ schedule"
     steps = f"{t['steps']:,} steps" if done in (None, t["steps"]) else f"the first {done:,} of {t['steps']:,} steps"
     return (f"{what}; {steps} × {t['batch_size']} images, AdamW lr {t['lr']:g} with "
-            f"{t.get('warmup_steps', 0)} warm-up steps and {t['lr_schedule']} decay, EMA {t['ema_decay']}"
+            f"{t.get('warmup_steps', 0)} warm-up steps and {_lr_decay(t)}, EMA {t['ema_decay']}"
             f"{', bfloat16 autocast' if t.get('cpu_amp') else ''}")  # fmt: skip
+
+
+def _lr_decay(t: dict) -> str:
+    """The learning rate after the warm-up, in words: its schedule, horizon and cool-down."""
+    decay = f"{t['lr_schedule']} decay"
+    if t["lr_schedule"] == "cosine" and t.get("lr_horizon", 0) not in (0, t["steps"]):
+        decay += f" towards 0 at step {t['lr_horizon']:,}"
+    if cool := t.get("cooldown_steps", 0):
+        decay += f", cut short by a linear cool-down to 0 over the last {cool:,} steps"
+    return decay
 
 
 def best_section() -> str:

@@ -20,6 +20,7 @@ def worker_parser(doc: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--list", action="store_true", help="print the plan as far as it is known, and what is done")
     p.add_argument("--release", action="store_true", help="forget the claims of workers that were stopped")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of this worker (default 1: one per core)")
     return p
 
 
@@ -102,7 +103,9 @@ class RowFile:
         if add_options:
             add_options(p)
         args = p.parse_args(argv)
-        torch.set_num_threads(1)
+        if args.threads < 1:
+            p.error("--threads must be at least 1")
+        torch.set_num_threads(args.threads)
         if args.release:
             self.release()
         elif args.list:

@@ -21,7 +21,7 @@ def _verdict(ok):
 
 
 def test_the_table_marks_the_choice_and_the_card_row_gets_verdicts(tmp_path, monkeypatch):
-    rows = [_row(c, fid=8 - c["guidance"] - (c["sampler"] != "dpmpp_2m"), precision=0.75 + 0.03 * c["guidance"])
+    rows = [_row(c, fid=8 - c["guidance"] - (c["sampler"] != "dpmpp_2m"), precision=0.79 + 0.05 * c["guidance"])
             for c in study.cells()]  # fmt: skip
     monkeypatch.setattr(page, "RESULTS", tmp_path / "autoguidance.json")
     monkeypatch.setattr(page, "FIGURE", tmp_path / "missing.png")
@@ -38,3 +38,23 @@ def test_the_table_marks_the_choice_and_the_card_row_gets_verdicts(tmp_path, mon
     assert "15.0× the floor (target ≤ 10×: **not met**)" in text and "(target ≥ 0.8: met" in text
     sampler = "" if best["sampler"] == "dpmpp_2m" else f" --sampler {best['sampler']} --steps {best['steps']}"
     assert f"--guidance {best['guidance']:g}{sampler} --num-samples 10000" in text
+
+
+def test_the_study_chooses_from_its_choice_cells_before_the_trade_off_grid_is_scored():
+    rows = []
+    plan = study.plan(rows)
+    assert plan[: len(study.choice_cells())] == [dict(c, n=study.N_CHOOSE) for c in study.choice_cells()]
+    assert all(r["n"] == study.N_CHOOSE for r in plan)  # nothing at n = 10,000 before a choice
+    fids = {w: 5 + w for w in study.LONG_GRID[study.GUIDE]}  # the smallest w has the lowest FID
+    rows = [_row(c, fid=fids[c["guidance"]], precision=0.85) for c in study.choice_cells()]
+    best = study.chosen(rows)
+    assert best["guidance"] == min(fids) and best["sampler"] == study.LONG_SAMPLER[0]
+    plan = study.plan(rows)
+    assert plan[len(study.choice_cells())] == dict(study.cell(best), n=study.N_FULL)  # the card's row next
+    assert study.most_precise(rows) is None  # it waits for the whole grid
+    rows += [_row(c, precision=0.9 if c["guidance"] == 2.0 else 0.8) for c in study.cells()
+             if c not in study.choice_cells()]  # fmt: skip
+    precise = study.most_precise(rows)
+    assert precise["guidance"] == 2.0 and study.plan(rows)[-1] == dict(study.cell(precise), n=study.N_FULL)
+    low = [_row(c, fid=fids[c["guidance"]], precision=0.7 + c["guidance"] / 10) for c in study.choice_cells()]
+    assert study.chosen(low)["guidance"] == max(fids)  # none reaches the target: the most precise

@@ -72,13 +72,13 @@ def test_the_best_card_takes_the_autoguidance_row_of_its_own_two_files(make, tmp
     monkeypatch.setattr(ag, "guide_file", lambda name: guide)
     monkeypatch.setattr(make, "AUTOGUIDANCE", tmp_path / "autoguidance.json")
     shas = dict(checkpoint_sha256=td.file_sha256(main), guide_sha256=td.file_sha256(guide))
-    # precision reaches the target from w = 1.5 on; FID falls with w and is lower for the first guide
+    # precision reaches the target from w = 0.25 on; FID falls with w and is lower for the first guide
     grid = [dict(c, n=ag.N_CHOOSE, fid=10 - c["guidance"] - (c["guide"] == ag.GUIDE), **shas,
-                 precision=0.75 + 0.1 * (c["guidance"] > 1)) for c in ag.cells()]  # fmt: skip
-    assert ag.chosen(grid[1:]) is None  # not the whole grid yet
+                 precision=0.75 + 0.1 * (c["guidance"] >= 0.25)) for c in ag.cells()]  # fmt: skip
+    assert ag.chosen(grid[1:]) is None  # not all the cells of the choice yet
     best = ag.chosen(grid)
-    assert ag.cell(best) == dict(guide=ag.GUIDE, guidance=max(ag.GRID[ag.GUIDE]), sampler="dpmpp_2m", steps=20)
-    other = dict(best, sampler="stochastic", steps=50, n=ag.N_FULL, fid=1.0)  # another cell's n = 10,000 row
+    assert ag.cell(best) == dict(guide=ag.GUIDE, guidance=max(ag.LONG_GRID[ag.GUIDE]), sampler="stochastic", steps=50)
+    other = dict(best, sampler="dpmpp_2m", steps=20, n=ag.N_FULL, fid=1.0)  # another cell's n = 10,000 row
     full = dict(best, n=ag.N_FULL, fid=4.0)
     make.AUTOGUIDANCE.write_text(json.dumps({"rows": [*grid, other]}))
     assert make.autoguidance_metrics(main) is None  # the n = 10,000 row of the chosen cell is not there yet

@@ -41,7 +41,7 @@ def test_fid_falls_along_the_ladder_of_the_shipped_cards():
 
 
 def test_a_card_stopped_part_way_through_its_schedule_says_so():
-    """A run trained with --stop-at (film_unet_best: the first part of the long run) is described by the steps it
+    """A run trained with --stop-at (the guides: the first part of the long run) is described by the steps it
     trained, out of the steps its learning-rate schedule was planned for; a finished run by its steps alone."""
     recipe = _render_module()._recipe
     t = dict(objective="edm", sigma_p_mean=0.0, sigma_p_std=1.2, steps=45_000, batch_size=64, lr=1e-3,
@@ -49,3 +49,14 @@ def test_a_card_stopped_part_way_through_its_schedule_says_so():
     assert "; the first 22,680 of 45,000 steps × 64 images, AdamW" in recipe(t, 22_680)
     assert "; 45,000 steps × 64 images, AdamW" in recipe(t, 45_000)
     assert "; 45,000 steps × 64 images, AdamW" in recipe(t)
+    assert "300 warm-up steps and cosine decay, EMA" in recipe(t)
+
+
+def test_a_cooled_run_names_its_cosine_horizon_and_its_cool_down():
+    t = dict(objective="edm", sigma_p_mean=0.0, sigma_p_std=1.2, steps=25_200, batch_size=64, lr=1e-3,
+             warmup_steps=300, lr_schedule="cosine", ema_decay=0.999, lr_horizon=45_000, cooldown_steps=2_520)  # fmt: skip
+    text = _render_module()._recipe(t, 25_200)
+    assert (
+        "; 25,200 steps × 64 images, AdamW lr 0.001 with 300 warm-up steps and cosine decay towards 0 at step "
+        "45,000, cut short by a linear cool-down to 0 over the last 2,520 steps, EMA 0.999"
+    ) in text

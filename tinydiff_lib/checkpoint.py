@@ -44,7 +44,7 @@ FORMAT_VERSION = 2
 RESUMABLE_FROM = 2  # oldest format whose training state a run can resume from
 
 #: settings that may change between a run and its resumption (everything else must match)
-RESUMABLE_CHANGES = ("steps", "checkpoint_every")
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "lr_horizon", "cooldown_steps")  # the LR is checked in train()
 
 
 class CheckpointError(TinyDiffError, ValueError):

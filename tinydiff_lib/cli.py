@@ -6,7 +6,8 @@ The contract (relied on by the notebooks, the scripts and users' own code):
   [--schedule linear|cosine|sigmoid] [--seed S] [--ema-decay D] [--weight-decay W]
   [--device auto|cpu|cuda|mps] [--compile] [--out PATH] [--checkpoint-every K] [--resume]
   [--condition none|label|text] [--cond-drop-prob P] [--warmup-steps W] [--sigma-p-mean M --sigma-p-std S]
-  [--extra-ema D1,D2] [--cpu-bf16] [--keep-at K1,K2] [--stop-at K]``: ``--steps``
+  [--extra-ema D1,D2] [--cpu-bf16] [--keep-at K1,K2] [--stop-at K] [--lr-horizon H] [--cooldown-steps C]``:
+  ``--steps``
   is the total number of optimiser steps; a run file is written (atomically) to ``--out`` every K steps and
   at the end; ``--resume`` continues it up to the same
   N with the same weights as an uninterrupted run (bit for bit on the CPU). Under
@@ -15,6 +16,9 @@ The contract (relied on by the notebooks, the scripts and users' own code):
   ``--cpu-bf16`` trains under bfloat16 autocast on the CPU too; ``--extra-ema`` keeps more EMAs of the run
   (``export_checkpoint(..., ema=D)``); ``--keep-at`` keeps copies ``<out>.step<K>.pt`` at those steps;
   ``--stop-at K`` stops at step K of the ``--steps`` schedule (``--resume`` later continues it).
+  ``--lr-horizon H`` puts the cosine's zero at step H instead of N; ``--cooldown-steps C`` ends the run with a
+  linear decay of the learning rate to 0 over its last C steps. A run resumes with another H or C only where its
+  learning rate at every step already taken is unchanged (a run can be forked into a cool-down).
   Prints one JSON line: checkpoint, model, step, final_loss, wall_time_s, images_per_s.
 * ``sample --checkpoint PATH --num-samples N [--sampler ddpm|ddim|euler|heun|dpmpp_2m|stochastic]
   [--steps K] [--eta E] [--seed S] [--compile] [--label D | --prompt TEXT] [--guidance W]
@@ -157,6 +161,8 @@ def cmd_train(args) -> int:
         extra_ema_decays=tuple(args.extra_ema),
         weight_decay=args.weight_decay,
         warmup_steps=args.warmup_steps,
+        lr_horizon=args.lr_horizon,
+        cooldown_steps=args.cooldown_steps,
         sigma_p_mean=args.sigma_p_mean,
         sigma_p_std=args.sigma_p_std,
         cpu_amp=args.cpu_bf16,
@@ -273,6 +279,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ema-decay", type=float, default=0.999, help="0 disables the EMA")
     p.add_argument("--extra-ema", type=_decay_list, default=[], help="more EMA decays to keep, e.g. 0.9995,0.9999")
     p.add_argument("--warmup-steps", type=int, default=0, help="linear LR warm-up before the cosine decay")
+    p.add_argument(
+        "--lr-horizon",
+        type=int,
+        default=0,
+        help="the step at which the cosine reaches 0 (default: --steps; later: end part way down it)",
+    )
+    p.add_argument(
+        "--cooldown-steps",
+        type=int,
+        default=0,
+        help="the last K steps decay the learning rate linearly to 0 from its value at their start",
+    )
     p.add_argument("--sigma-p-mean", type=float, default=-1.2, help="edm: ln σ ~ N(mean, std²) in training")
     p.add_argument("--sigma-p-std", type=float, default=1.2)
     p.add_argument("--cpu-bf16", action="store_true",

@@ -45,7 +45,7 @@ def final_loss(history: dict, window: int = FINAL_LOSS_WINDOW) -> float:
 _OPTIONS = {"objective": "--objective", "warmup_steps": "--warmup-steps", "sigma_p_mean": "--sigma-p-mean",
             "sigma_p_std": "--sigma-p-std", "extra_ema": "--extra-ema", "cpu_bf16": "--cpu-bf16",
             "keep_at": "--keep-at", "condition": "--condition", "cond_drop_prob": "--cond-drop-prob",
-            "stop_at": "--stop-at"}  # fmt: skip
+            "stop_at": "--stop-at", "lr_horizon": "--lr-horizon", "cooldown_steps": "--cooldown-steps"}  # fmt: skip
 
 
 def train_command(model: str, out: Path, budget: dict, resume: bool) -> list[str]:
@@ -117,9 +117,13 @@ LONG_RUNS = {
 }
 
 #: the shipped best unconditional FiLM U-Net: the long run's first 22,680 of 45,000 steps (its snapshot half
-#: way, the scaling curve's best point inside issue 11's budget of about 150 CPU-minutes; its learning rate is
-#: still at half its peak there); ``make checkpoints`` trains it with ``--stop-at``, the same steps as the long run
-RUNS["film_unet_best"] = ("film_unet", dict(LONG_RUNS["recipe_edm_high_long"][1], stop_at=22_680))
+#: way, the scaling curve's best point inside issue 11's budget of about 150 CPU-minutes), where its learning rate
+#: is still at half its peak, then a cool-down: the learning rate falls linearly to 0 over 2,520 more steps
+#: (25,200 in all, about 145 min at the long run's measured loop speed). ``make checkpoints`` trains it from
+#: scratch; its first 22,680 steps are the long run's, bit for bit (the same schedule up to there), so the long
+#: run's snapshot at 22,680 can be resumed into it (``tinydiff train ... --resume``; the LR check allows it)
+COOLDOWN = dict(steps=25_200, lr_horizon=45_000, cooldown_steps=2_520, keep_at=(3_660, 5_670, 11_340, 22_680))
+RUNS["film_unet_best"] = ("film_unet", dict(LONG_RUNS["recipe_edm_high_long"][1], **COOLDOWN))
 
 #: the capacity study (issue 11): the study's better recipe on the CPU preset changed in one dimension each
 #: (FILM_UNET_PRESETS), every run given the same minutes: CAPACITY_BASE_STEPS steps of the preset, scaled for each

@@ -19,13 +19,14 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .batching import BatchSource
-from .checkpoint import make_run_file, read_train_state, save_checkpoint
+from .checkpoint import CheckpointError, make_run_file, read_train_state, save_checkpoint
 from .conditioning import ConditionSource, check_model_condition, condition_kwargs, run_labels
 from .distributed import cleanup, local_slice, mean_over_ranks, setup
 from .ema import load_extra_emas, make_ema, make_extra_emas
@@ -33,7 +34,7 @@ from .errors import MissingFileError, TinyDiffError, UsageError
 from .experiments import final_loss
 from .models import build_model
 from .objectives import OBJECTIVES, make_loss, recommended_sampling
-from .optim import make_lr_schedule, make_optimizer
+from .optim import first_difference, make_lr_schedule, make_optimizer
 from .schedule import SCHEDULES, NoiseSchedule
 from .utils import get_device, native_bf16
 
@@ -60,6 +61,8 @@ class TrainConfig:
     lr: float = 1e-3
     lr_schedule: str = "cosine"  # "constant" or "cosine" (decay to 0 over ``steps``)
     warmup_steps: int = 0
+    lr_horizon: int = 0  # cosine: the step at which it reaches 0 (0: at ``steps``; later: stop part way down it)
+    cooldown_steps: int = 0  # the last k steps decay the LR linearly from the schedule's value to 0 (WSD-style)
     weight_decay: float = 0.0  # AdamW decay of weight matrices and kernels; biases and norm gains never decay
     grad_clip: float = 1.0
     ema_decay: float = 0.999  # 0 disables EMA
@@ -83,6 +86,8 @@ class TrainConfig:
             (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, got {self.lr}"),
             (self.lr_schedule in ("constant", "cosine"), f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),  # noqa: E501
             (self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}"),
+            (self.lr_horizon == 0 or self.lr_horizon > self.warmup_steps, f"lr_horizon must be 0 or past the warm-up, got {self.lr_horizon}"),  # noqa: E501
+            (0 <= self.cooldown_steps <= self.steps - self.warmup_steps, f"cooldown_steps must be in [0, steps - warmup_steps], got {self.cooldown_steps}"),  # noqa: E501
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
             (all(0 < d < 1 for d in self.extra_ema_decays), f"extra EMA decays must be in (0, 1), got {self.extra_ema_decays}"),  # noqa: E501
@@ -127,6 +132,18 @@ def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _check_same_lr(ckpt: dict, config: TrainConfig, path: Path) -> None:
+    """A run resumes with a new ``lr_horizon`` or ``cooldown_steps`` only where its learning rate at every step
+    already taken stays as it was: then resuming equals training the new config from scratch (a fork of a run
+    into a cool-down). A longer ``steps`` alone still extends a run, as it always did."""
+    saved = SimpleNamespace(**{**TrainConfig().to_dict(), **ckpt["config"]})
+    if all(getattr(saved, k) == getattr(config, k) for k in ("lr_horizon", "cooldown_steps")):
+        return
+    if (k := first_difference(saved, config, ckpt["step"])) is not None:
+        raise CheckpointError(f"cannot resume {path}: the new learning-rate schedule differs at step {k}, which "
+                              "it has already taken; train into a new --out")  # fmt: skip
 
 
 def _device_name(device: torch.device) -> str:
@@ -180,6 +197,7 @@ def train(
         if out is None or not out.exists():
             raise MissingFileError(f"--resume needs an existing run file at {out}")
         ckpt = read_train_state(out, config.to_dict(), defaults=TrainConfig().to_dict())
+        _check_same_lr(ckpt, config, out)
         ts = ckpt["train_state"]
         model.load_state_dict(ts["model"])
         if ema is not None:
