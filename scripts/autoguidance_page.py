@@ -76,6 +76,15 @@ def _full_row(m: dict, entry: str, what: str, fid_target: float, verdict) -> str
             f"{m['guidance']:g}{sampler_options(m)} --num-samples {m['num_samples']}`.")  # fmt: skip
 
 
+def _same_start(m: dict) -> str:
+    """How the autoguided grid relates to the plain one above: the same x_T; a stochastic sampler then adds noise."""
+    same = "from the same seed, hence the same x_T, as the grid above"
+    if m["sampler"] != "stochastic":
+        return same
+    return (f"{same}; EDM's stochastic sampler adds fresh noise on the way down, so most of the 64 become other "
+            "digits than their namesakes above, and the two grids compare as sets, not tile by tile")  # fmt: skip
+
+
 def section(card: dict, fid_target: float, verdict) -> list[str]:
     """Lines for the BEST block: what autoguidance is, the study, the card's n = 10,000 row and its verdicts."""
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"rows": []}
@@ -86,7 +95,7 @@ def section(card: dict, fid_target: float, verdict) -> list[str]:
     m = card.get("autoguidance")
     if not m:
         return [*out, "", f"No n = 10,000 score in the card yet: finish `{STUDY_CMD}`, then "
-                f"`{PY} scripts/make_checkpoints.py --models {BEST}`."]  # fmt: skip
+                f"`{PY} scripts/make_checkpoints.py --models {BEST} --autoguidance-only`."]  # fmt: skip
     out += ["", _full_row(m, "autoguidance", "the study's choice", fid_target, verdict)]
     if card.get("autoguidance_most_precise"):
         out += [
@@ -101,6 +110,6 @@ def section(card: dict, fid_target: float, verdict) -> list[str]:
         ]
     if FIGURE.exists():
         out += ["", f"```{{figure}} figures/{FIGURE.name}", ":width: 100%", "",
-                f"64 samples of `{BEST}` with autoguidance (the same seed, hence the same x_T, as the grid above), "
-                f"drawn by `{grid_command(m)}`.", "```"]  # fmt: skip
+                f"64 samples of `{BEST}` with autoguidance, {_same_start(m)}, drawn by `{grid_command(m)}`.",
+                "```"]  # fmt: skip
     return out

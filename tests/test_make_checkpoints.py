@@ -98,3 +98,30 @@ def test_a_card_keeps_its_scores_only_for_the_very_file_they_were_measured_on(ma
     assert make.earlier_metrics(shipped, card) == {"fid": 5.0}
     shipped.write_bytes(b"retrained weights")
     assert make.earlier_metrics(shipped, card) is None
+
+
+def test_autoguidance_only_writes_the_rows_into_the_card_of_the_same_file_and_nothing_else(make, tmp_path, monkeypatch,
+                                                                                           capsys):  # fmt: skip
+    import autoguidance_study as ag
+
+    (tmp_path / "checkpoints").mkdir()
+    main, guide = tmp_path / "checkpoints" / "film_unet_best.pt", tmp_path / "guide.pt"
+    main.write_bytes(b"main weights")
+    guide.write_bytes(b"guide weights")
+    monkeypatch.setattr(make, "REPO", tmp_path)
+    monkeypatch.setattr(ag, "guide_file", lambda name: guide)
+    monkeypatch.setattr(make, "AUTOGUIDANCE", tmp_path / "autoguidance.json")
+    shas = dict(checkpoint_sha256=td.file_sha256(main), guide_sha256=td.file_sha256(guide))
+    grid = [dict(c, n=ag.N_CHOOSE, fid=10 - c["guidance"], precision=0.85, **shas) for c in ag.cells()]
+    full = dict(ag.chosen(grid), n=ag.N_FULL, fid=3.0)
+    make.AUTOGUIDANCE.write_text(json.dumps({"rows": [*grid, full]}))
+    card = tmp_path / "checkpoints" / "film_unet_best.json"
+    card.write_text(json.dumps({"sha256": "another file", "metrics": {"fid": 5.0}, "autoguidance": None}))
+    assert make.main(["--models", "film_unet_best", "--autoguidance-only"]) == 2  # the card is of another file
+    assert "of another file" in capsys.readouterr().err
+    assert json.loads(card.read_text())["autoguidance"] is None
+    card.write_text(json.dumps({"sha256": shas["checkpoint_sha256"], "metrics": {"fid": 5.0}, "autoguidance": None}))
+    assert make.main(["--models", "film_unet_best", "--autoguidance-only"]) == 0
+    written = json.loads(card.read_text())
+    assert written["autoguidance"]["fid"] == 3.0 and written["metrics"] == {"fid": 5.0}
+    assert written["autoguidance_most_precise"] is None  # its n = 10,000 row is not there

@@ -54,7 +54,8 @@ def test_a_card_stopped_part_way_through_its_schedule_says_so():
 
 def test_a_cooled_run_names_its_cosine_horizon_and_its_cool_down():
     t = dict(objective="edm", sigma_p_mean=0.0, sigma_p_std=1.2, steps=25_200, batch_size=64, lr=1e-3,
-             warmup_steps=300, lr_schedule="cosine", ema_decay=0.999, lr_horizon=45_000, cooldown_steps=2_520)  # fmt: skip
+             warmup_steps=300, lr_schedule="cosine", ema_decay=0.999, lr_horizon=45_000,
+             cooldown_steps=2_520)  # fmt: skip
     text = _render_module()._recipe(t, 25_200)
     assert (
         "; 25,200 steps × 64 images, AdamW lr 0.001 with 300 warm-up steps and cosine decay towards 0 at step "

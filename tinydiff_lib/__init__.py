@@ -92,6 +92,7 @@ from .ode_samplers import (
     sample_x_T,
     stochastic_sample,
 )
+from .optim import lr_factor
 from .plotting import forward_grid, plot_loss, plot_schedules, scatter_2d, show_images
 from .receptive_field import frozen_norm_statistics, receptive_field
 from .samplers import Trajectory, ddim_sample, ddim_step, ddim_timesteps, ddpm_sample, ddpm_step
@@ -127,7 +128,7 @@ __all__ = [
     "AutoGuided", "autoguided",
     "TRAIN_TEMPLATES", "HELD_OUT_TEMPLATES", "generate", "save_samples",
     # training and checkpoints
-    "TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_ema", "make_optimizer",
+    "TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_ema", "make_optimizer", "lr_factor",
     "CheckpointError", "save_checkpoint", "load_checkpoint", "load_model", "export_checkpoint",
     "checkpoint_path", "REPO_URL",
     # features, metrics and evaluation
