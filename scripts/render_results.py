@@ -176,7 +176,7 @@ def best_section() -> str:
         rows += ["", f"```{{figure}} figures/{GRID.name}", ":width: 100%", "", caption, "```"]
     else:
         rows += ["", f"The 64-sample grid is drawn by `{GRID_COMMAND}`."]
-    rows += autoguidance_lines(card, FID_TARGET, _verdict)
+    rows += autoguidance_lines(card, FID_TARGET, _verdict, FID_AIM)
     return "\n".join(rows)
 
 

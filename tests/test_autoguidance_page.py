@@ -36,6 +36,10 @@ def test_the_table_marks_the_choice_and_the_card_row_gets_verdicts(tmp_path, mon
     card = {"autoguidance": _row(study.cell(best), n=study.N_FULL, fid=30.0, precision=0.81)}
     text = "\n".join(page.section(card, 10.0, _verdict))
     assert "15.0× the floor (target ≤ 10×: **not met**)" in text and "(target ≥ 0.8: met" in text
+    text = "\n".join(page.section(card, 10.0, _verdict, fid_aim=2.0))
+    assert "15.0× the floor (target ≤ 10×: **not met**; aim 2×: missed by 650%)" in text
+    card["autoguidance"]["fid"] = 3.9  # 1.95× the floor
+    assert "(target ≤ 10×: met; aim 2×: reached)" in "\n".join(page.section(card, 10.0, _verdict, fid_aim=2.0))
     sampler = "" if best["sampler"] == "dpmpp_2m" else f" --sampler {best['sampler']} --steps {best['steps']}"
     assert f"--guidance {best['guidance']:g}{sampler} --num-samples 10000" in text
 
