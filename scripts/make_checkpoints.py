@@ -89,10 +89,18 @@ def autoguidance_metrics(shipped: Path, pick: str = "chosen") -> dict | None:
     rows = json.loads(AUTOGUIDANCE.read_text())["rows"] if AUTOGUIDANCE.exists() else []
     best = getattr(study, pick)(rows)
     guide = best and study.guide_file(best["guide"])
-    mine = [r for r in rows if best and guide and r["n"] == study.N_FULL and study.cell(r) == study.cell(best)
-            and r["checkpoint_sha256"] == td.file_sha256(shipped)
-            and r["guide_sha256"] == td.file_sha256(guide)]  # fmt: skip
+    if not guide:
+        return None
+    shas = (td.file_sha256(shipped), td.file_sha256(guide))  # each file hashed once, not once per row
+    mine = [r for r in rows if r["n"] == study.N_FULL and study.cell(r) == study.cell(best)
+            and (r["checkpoint_sha256"], r["guide_sha256"]) == shas]  # fmt: skip
     return mine[0] if mine else None
+
+
+def autoguidance_entries(shipped: Path) -> dict:
+    """The card's two autoguidance entries for this very file: the study's choice and its most precise cell."""
+    return {"autoguidance": autoguidance_metrics(shipped),
+            "autoguidance_most_precise": autoguidance_metrics(shipped, "most_precise")}  # fmt: skip
 
 
 def earlier_metrics(shipped: Path, card_path: Path) -> dict | None:
@@ -123,12 +131,11 @@ def update_autoguidance(name: str) -> int:
     another file than ``checkpoints/<name>.pt`` (its SHA-256 differs) or missing."""
     shipped, card_path = REPO / "checkpoints" / f"{name}.pt", REPO / "checkpoints" / f"{name}.json"
     info = json.loads(card_path.read_text()) if card_path.exists() and shipped.exists() else {}
-    if info.get("sha256") != (td.file_sha256(shipped) if shipped.exists() else None):
+    if not info or info.get("sha256") != td.file_sha256(shipped):
         print(f"make_checkpoints: the card of {name} is missing or of another file; run this script without "
               "--autoguidance-only to train and score it", file=sys.stderr)  # fmt: skip
         return 2
-    info["autoguidance"] = autoguidance_metrics(shipped)
-    info["autoguidance_most_precise"] = autoguidance_metrics(shipped, "most_precise")
+    info.update(autoguidance_entries(shipped))
     card_path.write_text(json.dumps(info, indent=2) + "\n")
     found = {k: info[k] and round(info[k]["fid"], 3) for k in ("autoguidance", "autoguidance_most_precise")}
     print(json.dumps({"checkpoint": name, **found}), flush=True)
@@ -167,8 +174,7 @@ def main(argv=None) -> int:
         metrics = reused or (None if args.skip_eval else card_metrics(shipped, budget, args))
         info = card(run, shipped, metrics)
         if name in AUTOGUIDED:  # scores with autoguidance (scripts/autoguidance_study.py), when measured
-            info["autoguidance"] = autoguidance_metrics(shipped)
-            info["autoguidance_most_precise"] = autoguidance_metrics(shipped, "most_precise")
+            info.update(autoguidance_entries(shipped))
         card_path.write_text(json.dumps(info, indent=2) + "\n")
         print(json.dumps({"checkpoint": name, "fid": metrics and metrics.get("fid"), "file": str(shipped)}), flush=True)
     return 0

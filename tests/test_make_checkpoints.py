@@ -125,3 +125,5 @@ def test_autoguidance_only_writes_the_rows_into_the_card_of_the_same_file_and_no
     written = json.loads(card.read_text())
     assert written["autoguidance"]["fid"] == 3.0 and written["metrics"] == {"fid": 5.0}
     assert written["autoguidance_most_precise"] is None  # its n = 10,000 row is not there
+    main.unlink()  # no shipped file: refused, not a crash
+    assert make.main(["--models", "film_unet_best", "--autoguidance-only"]) == 2
