@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from autoguidance_study import BEST, GUIDE, LONG_SAMPLER, N_CHOOSE, PRECISION_TARGET, RECOMMENDED, cell, cells, chosen
+from autoguidance_study import BEST, GUIDE, LONG_GRID, N_CHOOSE, PRECISION_TARGET, RECOMMENDED, cell, cells, chosen
 
 from tinydiff_lib.experiments import RUNS
 from tinydiff_lib.ode_samplers import network_passes
@@ -55,8 +55,9 @@ def study_table(rows: list[dict]) -> list[str]:
         r = grid[0]
         out += ["", f"n = {N_CHOOSE:,} per row under {r['sampling_dtype']}, seed 0; passes per image count the "
                 f"guide's. The floor at that n: FID {r['fid_floor']:.2f}, precision {r['precision_floor']:.3f}, "
-                f"recall {r['recall_floor']:.3f}. The choice: the lowest FID among the {LONG_SAMPLER[0]}-"
-                f"{LONG_SAMPLER[1]} rows with precision ≥ {PRECISION_TARGET}; the {RECOMMENDED[0]}-{RECOMMENDED[1]} "
+                f"recall {r['recall_floor']:.3f}. The choice: the lowest FID among the "
+                f"{' and '.join(f'{k[0]}-{k[1]}' for k in LONG_GRID)} rows with precision ≥ {PRECISION_TARGET}; "
+                f"the {RECOMMENDED[0]}-{RECOMMENDED[1]} "
                 "rows show the trade-off of FID and precision with the guide and w."]  # fmt: skip
     if missing := len(order) - len(grid):
         out += ["", f"Not scored yet: {missing} of the {len(order)} cells (`{STUDY_CMD}` scores them)."]

@@ -5,8 +5,8 @@
 
 Autoguidance (tinydiff_lib/autoguidance.py; Karras et al. 2024) samples D̃ = D + w (D − D_guide) with a
 weaker model of the same kind as the guide. The choice of w (:func:`chosen`) is made on the sampler the
-FID-against-passes curve found best (LONG_SAMPLER: EDM's stochastic sampler, 99 passes, 198 with a guide) with
-the guide ``film_unet_best_guide``, the first 1,600 steps of the long run of the same recipe (LONG_GRID): the
+FID-against-passes curve found best (EDM's stochastic sampler, at 50 and at 100 steps) with the guide
+``film_unet_best_guide``, the first 1,600 steps of the long run of the same recipe (LONG_GRID): the
 lowest FID among those cells whose precision reaches PRECISION_TARGET (the highest precision if none does). The
 choice is scored again at n = 10,000 for ``film_unet_best``'s card. Then, for the trade-off between FID and
 precision, GRID scores two guides with the checkpoint's recommended sampler (RECOMMENDED): ``film_unet_best_guide``
@@ -37,11 +37,13 @@ BEST = "film_unet_best"
 GUIDE = "film_unet_best_guide"
 #: guide -> guidance scales w: the shipped guide (1,600 steps) and a weaker one (800 steps)
 GRID = {GUIDE: [0.5, 1.0, 1.5, 2.0], "film_unet_best_guide800": [1.0, 1.5]}
-#: the sampler of GRID (film_unet_best's recommended one) and of LONG_GRID (the passes curve's best, 99 passes)
-RECOMMENDED, LONG_SAMPLER = ("dpmpp_2m", 20), ("stochastic", 50)
-#: the cells the choice is made from: the previous film_unet_best's best w here was the smallest tried (0.25 of
-#: 0.25, 0.5, 1), so this grid goes lower, to 0.1; 0.5 shows what a larger push costs and buys
-LONG_GRID = {GUIDE: [0.1, 0.15, 0.25, 0.5]}
+#: the sampler of GRID: film_unet_best's recommended one
+RECOMMENDED = ("dpmpp_2m", 20)
+#: the cells the choice is made from, all with GUIDE: (sampler, steps) -> w. EDM's stochastic sampler, the
+#: passes curve's best (50 steps: 99 passes, 198 with a guide). The previous film_unet_best's best w was the
+#: smallest tried (0.25 of 0.25, 0.5, 1), so this grid goes lower, to 0.1; 0.5 shows what a larger push costs and
+#: buys. At 100 steps (199 passes, 398 with the guide) the two best w of 50 steps: does doubling the passes pay?
+LONG_GRID = {("stochastic", 50): [0.1, 0.15, 0.25, 0.5], ("stochastic", 100): [0.15, 0.25]}
 N_CHOOSE, N_FULL = 2_000, 10_000
 PRECISION_TARGET = 0.8  # issue 11's target for the shipped unconditional model
 SCORES = ("fid", "fid_floor", "precision", "precision_floor", "recall", "recall_floor", "kid", "kid_floor",
@@ -49,15 +51,15 @@ SCORES = ("fid", "fid_floor", "precision", "precision_floor", "recall", "recall_
 
 
 def cells() -> list[dict]:
-    """Every (guide, w, sampler, steps) the study scores: LONG_GRID with LONG_SAMPLER, then GRID with RECOMMENDED."""
+    """Every (guide, w, sampler, steps) the study scores: LONG_GRID, then GRID with RECOMMENDED."""
     return choice_cells() + [dict(guide=g, guidance=w, sampler=RECOMMENDED[0], steps=RECOMMENDED[1])
                              for g, ws in GRID.items() for w in ws]  # fmt: skip
 
 
 def choice_cells() -> list[dict]:
-    """The cells :func:`chosen` picks from: LONG_GRID with LONG_SAMPLER."""
-    return [dict(guide=g, guidance=w, sampler=LONG_SAMPLER[0], steps=LONG_SAMPLER[1])
-            for g, ws in LONG_GRID.items() for w in ws]  # fmt: skip
+    """The cells :func:`chosen` picks from: LONG_GRID."""
+    return [dict(guide=GUIDE, guidance=w, sampler=sampler, steps=steps)
+            for (sampler, steps), ws in LONG_GRID.items() for w in ws]  # fmt: skip
 
 
 def cell(row: dict) -> dict:
@@ -69,8 +71,9 @@ def key(row: dict) -> tuple:
     return row["guide"], row["guidance"], row["n"], row["sampler"], row["steps"]
 
 
-STUDY = RowFile(OUT, key, {"checkpoint": BEST, "grid": GRID, "long_grid": LONG_GRID,
-                           "long_sampler": list(LONG_SAMPLER), "precision_target": PRECISION_TARGET})  # fmt: skip
+STUDY = RowFile(OUT, key, {"checkpoint": BEST, "grid": GRID, "guide": GUIDE,
+                           "long_grid": {f"{s}-{k}": ws for (s, k), ws in LONG_GRID.items()},
+                           "precision_target": PRECISION_TARGET})  # fmt: skip
 
 
 def _grid(rows: list[dict], study: list[dict] | None = None) -> list[dict]:

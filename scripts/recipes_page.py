@@ -153,11 +153,11 @@ def recipe_section() -> str:
             out += ["", f"bfloat16 against float32 sampling (`{fp32['run']}`, {fp32['sampler']}-{fp32['steps']}, "
                     f"n = {fp32['n']:,}): FID {bf16['fid']:.3g} against {fp32['fid']:.3g}, precision "
                     f"{bf16['precision']:.3f} against {fp32['precision']:.3f}."]  # fmt: skip
-    if passes_figure(rows, final, n_choose):
-        out += ["", "```{figure} figures/fid_vs_passes.png", ":width: 90%", "",
+    if runs := passes_figure(rows, n_choose):
+        out += ["", "```{figure} figures/fid_vs_passes.png", ":width: 100%", "",
                 f"FID against network passes per image, every sampler, n = {n_choose:,} (lower is better; the dashed "
-                "line is the floor).", "```"]  # fmt: skip
-    out += _passes_best(rows, n_choose, n_full)
+                f"line is the floor): {_panels(runs)}.", "```"]  # fmt: skip
+    out += _passes_best(rows, runs, n_choose, n_full)
     out += [
         "",
         f"Made by `OMP_NUM_THREADS=1 {PY} scripts/run_recipes.py --runs NAME` (one job per core) and "
@@ -166,41 +166,69 @@ def recipe_section() -> str:
     return "\n".join(out)
 
 
-def _passes_best(rows: list[dict], n_choose: int, n_full: int) -> list[str]:
-    """The passes curve's best setting scored again at n_full (score_recipes --passes-for), if it has been."""
-    curve = [r for r in rows if r["n"] == n_choose and r["passes"] > 20 and r["weights"] == "ema0.999"]
-    best = min(curve, key=lambda r: r["fid"]) if curve else None
-    full = best and _find(rows, run=best["run"], step=best["step"], weights=best["weights"], sampler=best["sampler"],
-                          steps=best["steps"], n=n_full, bf16=True)  # fmt: skip
-    if not full:
+def _panels(runs: list[str]) -> str:
+    """The figure's panels in words: the shipped checkpoint first, then the recipe run."""
+    from score_recipes import SHIPPED, final_step
+
+    what = [f"`{run}`, the shipped checkpoint ({final_step(run):,} steps)" if run in SHIPPED else
+            f"`{run}` of the recipe table ({final_step(run):,} steps)" for run in runs]  # fmt: skip
+    return ("left " + what[0] + ", right " + what[1]) if len(what) == 2 else what[0]
+
+
+def _curve(rows: list[dict], run: str, n: int) -> list[dict]:
+    """The run's rows of the passes curve: its final EMA, bfloat16, at n, one row per (sampler, steps)."""
+    from score_recipes import final_step
+
+    want = (run, final_step(run), "ema0.999", n, True)
+    return [r for r in rows if (r["run"], r["step"], r["weights"], r["n"], r["bf16"]) == want]
+
+
+def _passes_best(rows: list[dict], runs: list[str], n_choose: int, n_full: int) -> list[str]:
+    """Each curve's best setting scored again at n_full (score_recipes --passes-for), if it has been."""
+    out = []
+    for run in runs:
+        best = min(_curve(rows, run, n_choose), key=lambda r: r["fid"])
+        full = _find(rows, run=run, step=best["step"], weights=best["weights"], sampler=best["sampler"],
+                     steps=best["steps"], n=n_full, bf16=True)  # fmt: skip
+        if full:
+            out += ["", f"The best setting of `{run}`'s curve, {full['sampler']}-{full['steps']} ({full['passes']} "
+                    f"passes), at n = {n_full:,}: FID {full['fid']:.3g} ({full['fid'] / full['fid_floor']:.1f}× "
+                    f"the floor), precision {full['precision']:.3f}, recall {full['recall']:.3f} (floor: "
+                    f"{_floor(rows, n_full)})."]  # fmt: skip
+    return out
+
+
+def passes_figure(rows: list[dict], n: int) -> list[str]:
+    """Draw FID against passes at n, one panel per run with a curve (two samplers or more past 20 passes): the
+    shipped checkpoint's, then the recipe run with the most samplers. Returns the runs drawn ([]: none)."""
+    from score_recipes import SHIPPED
+
+    from tinydiff_lib.experiments import RECIPES
+
+    def samplers(run):
+        return {r["sampler"] for r in _curve(rows, run, n) if r["passes"] > 20}
+
+    shipped = [run for run in SHIPPED if len(samplers(run)) >= 2]
+    recipe = max(RECIPES, key=lambda run: len(samplers(run)))
+    runs = shipped + ([recipe] if len(samplers(recipe)) >= 2 else [])
+    if not runs:
         return []
-    ratio = full["fid"] / full["fid_floor"]
-    return ["", f"The curve's best setting, `{full['run']}` with {full['sampler']}-{full['steps']} ({full['passes']} "
-            f"passes), at n = {n_full:,}: FID {full['fid']:.3g} ({ratio:.1f}× the floor), precision "
-            f"{full['precision']:.3f}, recall {full['recall']:.3f} (floor: {_floor(rows, n_full)})."]  # fmt: skip
-
-
-def passes_figure(rows: list[dict], final: int, n: int) -> bool:
-    """Draw FID against passes for the run with the most samplers scored at n; False when there is none."""
-    curve = [r for r in rows if (r["step"], r["weights"], r["n"], r["bf16"]) == (final, "ema0.999", n, True)]
-    runs = {r["run"] for r in curve}
-    by_run = {run: {r["sampler"] for r in curve if r["run"] == run and r["passes"] > 20} for run in runs}
-    if not by_run or max(len(s) for s in by_run.values()) < 2:
-        return False
-    run = max(by_run, key=lambda k: len(by_run[k]))
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    for sampler in sorted({r["sampler"] for r in curve if r["run"] == run}):
-        pts = sorted((r["passes"], r["fid"]) for r in curve if r["run"] == run and r["sampler"] == sampler)
-        ax.plot(*zip(*pts), marker="o", label=sampler)
-    ax.axhline(curve[0]["fid_floor"], color="grey", linestyle="--", label="floor")
-    ax.set(xscale="log", yscale="log", xlabel="network passes per image", ylabel="FID", title=f"{run}")
-    ax.legend(fontsize=9)
+    fig, axes = plt.subplots(1, len(runs), figsize=(6.4 * len(runs), 3.8), sharey=True, squeeze=False)
+    for ax, run in zip(axes[0], runs):
+        curve = _curve(rows, run, n)
+        for sampler in sorted({r["sampler"] for r in curve}):
+            pts = sorted((r["passes"], r["fid"]) for r in curve if r["sampler"] == sampler)
+            ax.plot(*zip(*pts), marker="o", label=sampler)
+        ax.axhline(curve[0]["fid_floor"], color="grey", linestyle="--", label="floor")
+        ax.set(xscale="log", yscale="log", xlabel="network passes per image", title=run)
+        ax.legend(fontsize=9)
+    axes[0][0].set_ylabel("FID")
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(FIGURE, dpi=120, bbox_inches="tight")
     plt.close(fig)
-    return True
+    return runs

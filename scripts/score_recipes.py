@@ -10,7 +10,8 @@ n. Sampling runs under bfloat16 autocast (2x faster on this CPU; one float32 row
 Rows already in the file are skipped, so an interrupted scoring resumes (``--release`` first, to forget
 the rows a stopped worker had claimed); a run still training is skipped, and ``--retrained RUN`` retires the
 scores of a run trained again from step 0. With ``--passes-for RUN`` the plan
-adds RUN's FID-against-passes curve and then the curve's best setting at n = 10,000. The scaling curve (SCALING)
+adds RUN's FID-against-passes curve and then the curve's best setting at n = 10,000 (RUN may also be a shipped
+checkpoint, SHIPPED: ``checkpoints/film_unet_best.pt`` itself, no run file needed). The scaling curve (SCALING)
 scores every snapshot of a long run (``LONG_RUNS``) with its recipe's best short sampler, at n = 2,000 and 10,000,
 and the recipe run's own snapshots at 10,000, as each snapshot is written. Each worker claims the next row under
 a lock, so several can share the plan.
@@ -27,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import tinydiff_lib as td  # noqa: E402
-from tinydiff_lib.experiments import LONG_RUNS, RECIPE_BUDGET, RECIPES, capacity_runs, final_loss  # noqa: E402
+from tinydiff_lib.experiments import LONG_RUNS, RECIPE_BUDGET, RECIPES, RUNS, capacity_runs, final_loss  # noqa: E402
 from tinydiff_lib.ode_samplers import ODE_SAMPLERS, network_passes  # noqa: E402
 from tinydiff_lib.sampling_io import generate, save_samples  # noqa: E402
 
@@ -50,7 +51,9 @@ N_CHOOSE, N_FULL = 2_000, 10_000
 #: the capacity study's runs at equal minutes (experiments.capacity_runs), once their speeds are measured
 SPEED = REPO / "results" / "cpu_speed_capacity.json"
 CAPACITY = capacity_runs(json.loads(SPEED.read_text()) if SPEED.exists() else None)
-ALL = {**RECIPES, **LONG_RUNS, **CAPACITY}
+#: shipped checkpoints whose passes curve may be scored too (``--passes-for``): checkpoints/<name>.pt, its EMA
+SHIPPED = {"film_unet_best": RUNS["film_unet_best"]}
+ALL = {**RECIPES, **LONG_RUNS, **CAPACITY, **SHIPPED}
 #: the scaling curve: each long run, scored at its snapshots with the best short sampler of the recipe it extends
 SCALING = {"recipe_edm_high_long": "recipe_edm_high"}
 
@@ -106,9 +109,9 @@ PASSES_GRID = {"ddim": [5, 10, 20, 50, 100], "euler": [5, 10, 20, 50, 100], "dpm
 
 def passes_rows(run: str) -> list[dict]:
     """FID against network passes for every sampler that suits ``run`` (n = N_CHOOSE)."""
-    objective = RECIPES[run][1]["objective"]
+    objective = ALL[run][1]["objective"]
     samplers = [s for s in PASSES_GRID if objective == "ddpm" or s in ODE_SAMPLERS]
-    return [dict(run=run, step=RECIPE_BUDGET["steps"], weights="ema0.999", sampler=s, steps=k, n=N_CHOOSE)
+    return [dict(run=run, step=final_step(run), weights="ema0.999", sampler=s, steps=k, n=N_CHOOSE)
             for s in samplers for k in PASSES_GRID[s]]  # fmt: skip
 
 
@@ -152,7 +155,10 @@ def plan(rows: list[dict], passes_for: str | None = None) -> list[dict]:
 
 
 def weights_file(run: str, step: int, weights: str) -> Path | None:
-    """The exported checkpoint of one row (None while the run has not reached ``step``)."""
+    """The exported checkpoint of one row (None while the run has not reached ``step``); a shipped one as it is."""
+    if run in SHIPPED:
+        path = REPO / "checkpoints" / f"{run}.pt"
+        return path if weights == "ema0.999" and path.exists() and td.load_checkpoint(path)["step"] == step else None
     src = REPO / "runs" / (f"{run}.pt" if step == final_step(run) else f"{run}.step{step}.pt")
     if not src.exists() or td.load_checkpoint(src)["step"] < step:
         return None
@@ -178,8 +184,8 @@ def score(row: dict, path: Path) -> dict:
     bf16 = row.get("bf16", True)
     m = td.evaluate_checkpoint(path, num_samples=row["n"], sampler=row["sampler"], steps=row["steps"], seed=0,
                                progress=False, bf16=bf16)  # fmt: skip
-    ckpt = td.load_checkpoint(REPO / "runs" / f"{row['run']}.pt")
     snap = td.load_checkpoint(path)
+    ckpt = snap if row["run"] in SHIPPED else td.load_checkpoint(REPO / "runs" / f"{row['run']}.pt")
     out = {**row, "bf16": bf16, "passes": passes(row["sampler"], row["steps"]), **{k: m[k] for k in SCORES}}
     out.update(objective=ckpt["config"]["objective"], images=row["step"] * ckpt["config"]["batch_size"],
                train_wall_s=round(snap["wall_time_s"], 1), final_loss=final_loss(snap["history"]),
@@ -201,7 +207,8 @@ def add(row: dict) -> None:
 
 def main(argv=None) -> int:
     def options(p):
-        p.add_argument("--passes-for", choices=list(RECIPES), help="also score FID against passes for this run")
+        p.add_argument("--passes-for", choices=[*RECIPES, *SHIPPED], help="also score FID against passes for this "
+                       "run or shipped checkpoint")  # fmt: skip
         p.add_argument("--retrained", choices=list(ALL), metavar="RUN",
                        help="RUN was trained again from step 0: retire its scores (nothing else is done)")  # fmt: skip
 

@@ -31,7 +31,8 @@ def test_the_table_marks_the_choice_and_the_card_row_gets_verdicts(tmp_path, mon
     lines = page.section({"metrics": {}}, 10.0, _verdict)
     text = "\n".join(lines)
     assert text.count("(chosen)") == 1 and f"| {best['guidance']:g} (chosen) |" in text
-    assert text.count("| stochastic-50 (198) |") == len(study.LONG_GRID[study.GUIDE])  # guide passes counted
+    for steps, passes in ((50, 198), (100, 398)):  # 2 k - 1 passes of a k-step Heun-like sampler, the guide's too
+        assert text.count(f"| stochastic-{steps} ({passes}) |") == len(study.LONG_GRID[("stochastic", steps)])
     assert "No n = 10,000 score in the card yet" in text
     card = {"autoguidance": _row(study.cell(best), n=study.N_FULL, fid=30.0, precision=0.81)}
     text = "\n".join(page.section(card, 10.0, _verdict))
@@ -49,10 +50,12 @@ def test_the_study_chooses_from_its_choice_cells_before_the_trade_off_grid_is_sc
     plan = study.plan(rows)
     assert plan[: len(study.choice_cells())] == [dict(c, n=study.N_CHOOSE) for c in study.choice_cells()]
     assert all(r["n"] == study.N_CHOOSE for r in plan)  # nothing at n = 10,000 before a choice
-    fids = {w: 5 + w for w in study.LONG_GRID[study.GUIDE]}  # the smallest w has the lowest FID
-    rows = [_row(c, fid=fids[c["guidance"]], precision=0.85) for c in study.choice_cells()]
+    def fid(c):  # the smallest w has the lowest FID, and 100 steps beat 50
+        return 5 + c["guidance"] - c["steps"] / 100
+
+    rows = [_row(c, fid=fid(c), precision=0.85) for c in study.choice_cells()]
     best = study.chosen(rows)
-    assert best["guidance"] == min(fids) and best["sampler"] == study.LONG_SAMPLER[0]
+    assert study.cell(best) == dict(guide=study.GUIDE, guidance=0.15, sampler="stochastic", steps=100)
     plan = study.plan(rows)
     assert plan[len(study.choice_cells())] == dict(study.cell(best), n=study.N_FULL)  # the card's row next
     assert study.most_precise(rows) is None  # it waits for the whole grid
@@ -60,5 +63,5 @@ def test_the_study_chooses_from_its_choice_cells_before_the_trade_off_grid_is_sc
              if c not in study.choice_cells()]  # fmt: skip
     precise = study.most_precise(rows)
     assert precise["guidance"] == 2.0 and study.plan(rows)[-1] == dict(study.cell(precise), n=study.N_FULL)
-    low = [_row(c, fid=fids[c["guidance"]], precision=0.7 + c["guidance"] / 10) for c in study.choice_cells()]
-    assert study.chosen(low)["guidance"] == max(fids)  # none reaches the target: the most precise
+    low = [_row(c, fid=fid(c), precision=0.7 + c["guidance"] / 10) for c in study.choice_cells()]
+    assert study.chosen(low)["guidance"] == 0.5  # none reaches the target: the most precise (the largest w)

@@ -77,7 +77,7 @@ def test_the_best_card_takes_the_autoguidance_row_of_its_own_two_files(make, tmp
                  precision=0.75 + 0.1 * (c["guidance"] >= 0.25)) for c in ag.cells()]  # fmt: skip
     assert ag.chosen(grid[1:]) is None  # not all the cells of the choice yet
     best = ag.chosen(grid)
-    assert ag.cell(best) == dict(guide=ag.GUIDE, guidance=max(ag.LONG_GRID[ag.GUIDE]), sampler="stochastic", steps=50)
+    assert ag.cell(best) == dict(guide=ag.GUIDE, guidance=0.5, sampler="stochastic", steps=50)  # the largest w
     other = dict(best, sampler="dpmpp_2m", steps=20, n=ag.N_FULL, fid=1.0)  # another cell's n = 10,000 row
     full = dict(best, n=ag.N_FULL, fid=4.0)
     make.AUTOGUIDANCE.write_text(json.dumps({"rows": [*grid, other]}))
