@@ -108,11 +108,15 @@ def section(card: dict, fid_target: float, verdict, fid_aim: float | None = None
         return [*out, "", f"No n = 10,000 score in the card yet: finish `{STUDY_CMD}`, then "
                 f"`{PY} scripts/make_checkpoints.py --models {BEST} --autoguidance-only`."]  # fmt: skip
     out += ["", _full_row(m, "autoguidance", "the study's choice", fid_target, verdict, fid_aim)]
-    if card.get("autoguidance_most_precise"):
+    precise = card.get("autoguidance_most_precise")
+    if precise and cell(precise) == cell(m):
+        out[-1] += (f" The same cell is also the study's most precise at n = {N_CHOOSE:,}: here the lowest FID and "
+                    "the highest precision coincide.")  # fmt: skip
+    elif precise:
         out += [
             "",
             _full_row(
-                card["autoguidance_most_precise"],
+                precise,
                 "autoguidance_most_precise",
                 "the grid's most precise row, the other end of the trade-off",
                 fid_target,

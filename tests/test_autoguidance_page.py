@@ -41,6 +41,12 @@ def test_the_table_marks_the_choice_and_the_card_row_gets_verdicts(tmp_path, mon
     assert "15.0× the floor (target ≤ 10×: **not met**; aim 2×: missed by 650%)" in text
     card["autoguidance"]["fid"] = 3.9  # 1.95× the floor
     assert "(target ≤ 10×: met; aim 2×: reached)" in "\n".join(page.section(card, 10.0, _verdict, fid_aim=2.0))
+    card["autoguidance_most_precise"] = dict(card["autoguidance"])  # the same cell: one row, said once
+    text = "\n".join(page.section(card, 10.0, _verdict))
+    assert text.count("At n = 10,000") == 1 and "the lowest FID and the highest precision coincide" in text
+    card["autoguidance_most_precise"] = _row(study.cells()[-1], n=study.N_FULL, fid=9.0, precision=0.9)
+    text = "\n".join(page.section(card, 10.0, _verdict))
+    assert text.count("At n = 10,000") == 2 and "coincide" not in text
     sampler = "" if best["sampler"] == "dpmpp_2m" else f" --sampler {best['sampler']} --steps {best['steps']}"
     assert f"--guidance {best['guidance']:g}{sampler} --num-samples 10000" in text
 
@@ -50,6 +56,7 @@ def test_the_study_chooses_from_its_choice_cells_before_the_trade_off_grid_is_sc
     plan = study.plan(rows)
     assert plan[: len(study.choice_cells())] == [dict(c, n=study.N_CHOOSE) for c in study.choice_cells()]
     assert all(r["n"] == study.N_CHOOSE for r in plan)  # nothing at n = 10,000 before a choice
+
     def fid(c):  # the smallest w has the lowest FID, and 100 steps beat 50
         return 5 + c["guidance"] - c["steps"] / 100
 
