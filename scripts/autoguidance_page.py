@@ -9,7 +9,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from autoguidance_study import BEST, GUIDE, LONG_GRID, N_CHOOSE, PRECISION_TARGET, RECOMMENDED, cell, cells, chosen
+from autoguidance_study import (
+    BEST,
+    GUIDE,
+    LONG_GRID,
+    N_CHOOSE,
+    PRECISION_TARGET,
+    RECOMMENDED,
+    cell,
+    cells,
+    chosen,
+    most_precise,
+)
 
 from tinydiff_lib.experiments import RUNS
 from tinydiff_lib.ode_samplers import network_passes
@@ -112,6 +123,10 @@ def section(card: dict, fid_target: float, verdict, fid_aim: float | None = None
     if precise and cell(precise) == cell(m):
         out[-1] += (f" The same cell is also the study's most precise at n = {N_CHOOSE:,}: here the lowest FID and "
                     "the highest precision coincide.")  # fmt: skip
+    elif not precise and (cand := most_precise(data["rows"])) and cell(cand) != cell(m):
+        out += ["", f"Not scored at n = 10,000 yet: the study's most precise cell, w = {cand['guidance']:g} with "
+                f"{cand['sampler']}-{cand['steps']} (precision {cand['precision']:.3f} at n = {N_CHOOSE:,}); "
+                f"`{STUDY_CMD}` scores it."]  # fmt: skip
     elif precise:
         out += [
             "",

@@ -44,6 +44,12 @@ def test_the_table_marks_the_choice_and_the_card_row_gets_verdicts(tmp_path, mon
     card["autoguidance_most_precise"] = dict(card["autoguidance"])  # the same cell: one row, said once
     text = "\n".join(page.section(card, 10.0, _verdict))
     assert text.count("At n = 10,000") == 1 and "the lowest FID and the highest precision coincide" in text
+    del card["autoguidance_most_precise"]  # the study's most precise cell is another, not scored at 10,000
+    precise = study.most_precise(rows)
+    assert study.cell(precise) != study.cell(best)
+    assert f"Not scored at n = 10,000 yet: the study's most precise cell, w = {precise['guidance']:g}" in "\n".join(
+        page.section(card, 10.0, _verdict)
+    )
     card["autoguidance_most_precise"] = _row(study.cells()[-1], n=study.N_FULL, fid=9.0, precision=0.9)
     text = "\n".join(page.section(card, 10.0, _verdict))
     assert text.count("At n = 10,000") == 2 and "coincide" not in text
