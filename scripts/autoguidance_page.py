@@ -106,6 +106,26 @@ def _same_start(m: dict) -> str:
             "digits than their namesakes above, and the two grids compare as sets, not tile by tile")  # fmt: skip
 
 
+def equal_sampler(rows: list[dict], m: dict, plain_rows: list[dict]) -> list[str]:
+    """What the guide adds with the sampler held fixed: each n = 10,000 row of the chosen (guide, w) on this very
+    file next to the model alone with the same sampler at the same n (``plain_rows``: the passes curve's rows of
+    results/recipes.json, scripts/score_recipes.py --passes-for film_unet_best)."""
+    same = (m["guide"], m["guidance"], m["num_samples"], m.get("checkpoint_sha256"))
+    out = []
+    for r in rows:
+        if (r["guide"], r["guidance"], r["n"], r.get("checkpoint_sha256")) != same:
+            continue
+        alone = [p for p in plain_rows if (p["run"], p["sampler"], p["steps"], p["n"]) ==
+                 (BEST, r["sampler"], r["steps"], r["n"]) and p["bf16"]]  # fmt: skip
+        scores = f"FID {alone[-1]['fid']:.2f}, precision {alone[-1]['precision']:.3f}" if alone else "not scored"
+        out.append(f"with {r['sampler']}-{r['steps']}, the model alone {scores}, guided FID {r['fid']:.2f}, "
+                   f"precision {r['precision']:.3f}")  # fmt: skip
+    if not out:
+        return []
+    return ["", f"**What the guide adds with the sampler held fixed** (n = {m['num_samples']:,}, w = "
+            f"{m['guidance']:g}; the model alone from the passes curve's rows): " + "; ".join(out) + "."]  # fmt: skip
+
+
 def section(card: dict, fid_target: float, verdict, fid_aim: float | None = None) -> list[str]:
     """Lines for the BEST block: what autoguidance is, the study, the card's n = 10,000 row and its verdicts
     (against ``fid_target`` and, for the choice, ``fid_aim``; both multiples of the floor)."""
@@ -119,6 +139,8 @@ def section(card: dict, fid_target: float, verdict, fid_aim: float | None = None
         return [*out, "", f"No n = 10,000 score in the card yet: finish `{STUDY_CMD}`, then "
                 f"`{PY} scripts/make_checkpoints.py --models {BEST} --autoguidance-only`."]  # fmt: skip
     out += ["", _full_row(m, "autoguidance", "the study's choice", fid_target, verdict, fid_aim)]
+    recipes = REPO / "results" / "recipes.json"
+    out += equal_sampler(data["rows"], m, json.loads(recipes.read_text())["rows"] if recipes.exists() else [])
     precise = card.get("autoguidance_most_precise")
     if precise and cell(precise) == cell(m):
         out[-1] += (f" The same cell is also the study's most precise at n = {N_CHOOSE:,}: here the lowest FID and "

@@ -78,3 +78,18 @@ def test_the_study_chooses_from_its_choice_cells_before_the_trade_off_grid_is_sc
     assert precise["guidance"] == 2.0 and study.plan(rows)[-1] == dict(study.cell(precise), n=study.N_FULL)
     low = [_row(c, fid=fid(c), precision=0.7 + c["guidance"] / 10) for c in study.choice_cells()]
     assert study.chosen(low)["guidance"] == 0.5  # none reaches the target: the most precise (the largest w)
+
+
+def test_what_the_guide_adds_is_read_against_the_model_alone_with_the_same_sampler():
+    m = _row(dict(guide=study.GUIDE, guidance=0.15, sampler="stochastic", steps=100), n=study.N_FULL, fid=1.5)
+    m["checkpoint_sha256"] = "abc"
+    at_50 = dict(m, steps=50, fid=2.0)
+    other_file = dict(m, steps=25, checkpoint_sha256="old")  # a replaced checkpoint's row: left out
+    alone = [dict(run=study.BEST, sampler="stochastic", steps=50, n=study.N_FULL, bf16=True, fid=2.4, precision=0.84),
+             dict(run="recipe_edm_high", sampler="stochastic", steps=100, n=study.N_FULL, bf16=True, fid=9.0,
+                  precision=0.7)]  # fmt: skip
+    text = "\n".join(page.equal_sampler([m, at_50, other_file], m, alone))
+    assert "with stochastic-100, the model alone not scored, guided FID 1.50" in text
+    assert "with stochastic-50, the model alone FID 2.40, precision 0.840, guided FID 2.00" in text
+    assert "stochastic-25" not in text and "9.00" not in text
+    assert page.equal_sampler([other_file], m, alone) == []
