@@ -11,7 +11,8 @@ Rows already in the file are skipped, so an interrupted scoring resumes (``--rel
 the rows a stopped worker had claimed); a run still training is skipped, and ``--retrained RUN`` retires the
 scores of a run trained again from step 0. With ``--passes-for RUN`` the plan
 adds RUN's FID-against-passes curve and then the curve's best setting at n = 10,000 (RUN may also be a shipped
-checkpoint, SHIPPED: ``checkpoints/film_unet_best.pt`` itself, no run file needed). The scaling curve (SCALING)
+checkpoint, SHIPPED: ``checkpoints/film_unet_best.pt`` itself, no run file needed; for it the plan adds the
+model alone with the sampler of its card's autoguidance choice at n = 10,000). The scaling curve (SCALING)
 scores every snapshot of a long run (``LONG_RUNS``) with its recipe's best short sampler, at n = 2,000 and 10,000,
 and the recipe run's own snapshots at 10,000, as each snapshot is written. Each worker claims the next row under
 a lock, so several can share the plan.
@@ -122,6 +123,15 @@ def best_passes(run: str, rows: list[dict]) -> dict | None:
     return min((done[key(r)] for r in curve), key=lambda r: r["fid"]) if all(key(r) in done for r in curve) else None
 
 
+def control_rows(run: str) -> list[dict]:
+    """The shipped ``run`` alone with the sampler of its card's autoguidance choice, at n = N_FULL: what the guide
+    adds with the sampler held fixed (scripts/autoguidance_page.py); [] where the card has no such choice."""
+    card = REPO / "checkpoints" / f"{run}.json"
+    m = (json.loads(card.read_text()) if card.exists() else {}).get("autoguidance")
+    return [dict(run=run, step=final_step(run), weights="ema0.999", sampler=m["sampler"], steps=m["steps"],
+                 n=N_FULL)] if m else []  # fmt: skip
+
+
 def plan(rows: list[dict], passes_for: str | None = None) -> list[dict]:
     """Every evaluation of the study that can be planned now, most important first (module docstring).
 
@@ -151,6 +161,7 @@ def plan(rows: list[dict], passes_for: str | None = None) -> list[dict]:
     out += passes_rows(passes_for) if passes_for else []
     if passes_for and (best := best_passes(passes_for, rows)):  # the curve's best setting, at the cards' n
         out.append({**{k: best[k] for k in ("run", "step", "weights", "sampler", "steps")}, "n": N_FULL})
+    out += control_rows(passes_for) if passes_for in SHIPPED else []
     return [{**r, "bf16": r.get("bf16", True)} for r in out]
 
 

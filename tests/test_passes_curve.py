@@ -1,6 +1,7 @@
 """FID against network passes (issue 11): the curve of the shipped film_unet_best in the recipe study's plan
 (scripts/score_recipes.py --passes-for) and its figure and lines on the results page (scripts/recipes_page.py)."""
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ def test_the_shipped_checkpoint_has_a_curve_of_every_sigma_sampler_at_its_own_st
     best = study.best_passes(BEST, done)
     assert (best["sampler"], best["steps"]) in {("euler", 100), ("dpmpp_2m", 100)}
     setting = {k: best[k] for k in ("run", "step", "weights", "sampler", "steps")}
-    assert study.plan(done, passes_for=BEST)[-1] == {**setting, "n": study.N_FULL, "bf16": True}  # at the cards' n
+    assert {**setting, "n": study.N_FULL, "bf16": True} in study.plan(done, passes_for=BEST)  # at the cards' n
 
 
 def test_the_shipped_checkpoint_is_scored_as_it_is_and_only_at_its_own_step(tmp_path, monkeypatch):
@@ -57,3 +58,16 @@ def test_the_figure_draws_the_shipped_curve_next_to_the_recipe_runs(tmp_path, mo
     full = _row(BEST, "dpmpp_2m", 50, n=study.N_FULL, fid=1.5)  # the curve's lowest, scored again at n = 10,000
     text = "\n".join(page._passes_best(recipe + shipped + [full], runs, study.N_CHOOSE, study.N_FULL))
     assert "`film_unet_best`'s curve, dpmpp_2m-50 (50 passes), at n = 10,000: FID 1.5 (1.5× the floor)" in text
+
+
+def test_the_shipped_checkpoint_is_also_scored_alone_with_its_autoguided_sampler(tmp_path, monkeypatch):
+    monkeypatch.setattr(study, "REPO", tmp_path)
+    assert study.control_rows(BEST) == []  # no card: nothing to hold fixed
+    (tmp_path / "checkpoints").mkdir()
+    card = tmp_path / "checkpoints" / f"{BEST}.json"
+    card.write_text(json.dumps({"autoguidance": {"sampler": "stochastic", "steps": 100, "guidance": 0.15}}))
+    want = dict(run=BEST, step=study.final_step(BEST), weights="ema0.999", sampler="stochastic", steps=100,
+                n=study.N_FULL)  # fmt: skip
+    assert study.control_rows(BEST) == [want]
+    assert {**want, "bf16": True} in study.plan([], passes_for=BEST)
+    assert all(r["run"] != BEST for r in study.plan([], passes_for="recipe_edm_high"))
