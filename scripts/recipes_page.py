@@ -154,7 +154,7 @@ def recipe_section() -> str:
                     f"n = {fp32['n']:,}): FID {bf16['fid']:.3g} against {fp32['fid']:.3g}, precision "
                     f"{bf16['precision']:.3f} against {fp32['precision']:.3f}."]  # fmt: skip
     if runs := passes_figure(rows, n_choose):
-        out += ["", "```{figure} figures/fid_vs_passes.png", ":width: 100%", "",
+        out += ["", "```{figure} figures/fid_vs_passes.png", ":width: 90%", "",
                 f"FID against network passes per image, every sampler, n = {n_choose:,} (lower is better; the dashed "
                 f"line is the floor): {_panels(runs)}.", "```"]  # fmt: skip
     out += _passes_best(rows, runs, n_choose, n_full)
@@ -172,7 +172,7 @@ def _panels(runs: list[str]) -> str:
 
     what = [f"`{run}`, the shipped checkpoint ({final_step(run):,} steps)" if run in SHIPPED else
             f"`{run}` of the recipe table ({final_step(run):,} steps)" for run in runs]  # fmt: skip
-    return ("left " + what[0] + ", right " + what[1]) if len(what) == 2 else what[0]
+    return ("top " + what[0] + ", bottom " + what[1]) if len(what) == 2 else what[0]
 
 
 def _curve(rows: list[dict], run: str, n: int) -> list[dict]:
@@ -218,16 +218,16 @@ def passes_figure(rows: list[dict], n: int) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(runs), figsize=(6.4 * len(runs), 3.8), sharey=True, squeeze=False)
-    for ax, run in zip(axes[0], runs):
+    fig, axes = plt.subplots(len(runs), 1, figsize=(6.4, 3.4 * len(runs)), sharex=True, squeeze=False)
+    for ax, run in zip(axes[:, 0], runs):  # one above the other: each readable at the column's width
         curve = _curve(rows, run, n)
         for sampler in sorted({r["sampler"] for r in curve}):
             pts = sorted((r["passes"], r["fid"]) for r in curve if r["sampler"] == sampler)
             ax.plot(*zip(*pts), marker="o", label=sampler)
         ax.axhline(curve[0]["fid_floor"], color="grey", linestyle="--", label="floor")
-        ax.set(xscale="log", yscale="log", xlabel="network passes per image", title=run)
+        ax.set(xscale="log", yscale="log", ylabel="FID", title=run)
         ax.legend(fontsize=9)
-    axes[0][0].set_ylabel("FID")
+    axes[-1][0].set_xlabel("network passes per image")
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(FIGURE, dpi=120, bbox_inches="tight")
     plt.close(fig)

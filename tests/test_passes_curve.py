@@ -54,7 +54,7 @@ def test_the_figure_draws_the_shipped_curve_next_to_the_recipe_runs(tmp_path, mo
     ]
     runs = page.passes_figure(recipe + shipped, study.N_CHOOSE)
     assert runs == [BEST, "recipe_edm_high"]
-    assert "left `film_unet_best`, the shipped checkpoint (25,200 steps)" in page._panels(runs)
+    assert "top `film_unet_best`, the shipped checkpoint (25,200 steps)" in page._panels(runs)
     full = _row(BEST, "dpmpp_2m", 50, n=study.N_FULL, fid=1.5)  # the curve's lowest, scored again at n = 10,000
     text = "\n".join(page._passes_best(recipe + shipped + [full], runs, study.N_CHOOSE, study.N_FULL))
     assert "`film_unet_best`'s curve, dpmpp_2m-50 (50 passes), at n = 10,000: FID 1.5 (1.5× the floor)" in text
