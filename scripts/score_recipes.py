@@ -20,6 +20,7 @@ a lock, so several can share the plan.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -123,11 +124,17 @@ def best_passes(run: str, rows: list[dict]) -> dict | None:
     return min((done[key(r)] for r in curve), key=lambda r: r["fid"]) if all(key(r) in done for r in curve) else None
 
 
+@functools.lru_cache(maxsize=4)
+def _card(path: str, mtime_ns: int) -> dict:
+    """A checkpoint's card, read once per version of the file."""
+    return json.loads(Path(path).read_text())
+
+
 def control_rows(run: str) -> list[dict]:
     """The shipped ``run`` alone with the sampler of its card's autoguidance choice, at n = N_FULL: what the guide
     adds with the sampler held fixed (scripts/autoguidance_page.py); [] where the card has no such choice."""
     card = REPO / "checkpoints" / f"{run}.json"
-    m = (json.loads(card.read_text()) if card.exists() else {}).get("autoguidance")
+    m = _card(str(card), card.stat().st_mtime_ns).get("autoguidance") if card.exists() else None
     return [dict(run=run, step=final_step(run), weights="ema0.999", sampler=m["sampler"], steps=m["steps"],
                  n=N_FULL)] if m else []  # fmt: skip
 
@@ -165,11 +172,21 @@ def plan(rows: list[dict], passes_for: str | None = None) -> list[dict]:
     return [{**r, "bf16": r.get("bf16", True)} for r in out]
 
 
+def _saved_step(path: Path) -> int:
+    """The training step a checkpoint file holds, read once per version of the file (the plan asks per row)."""
+    return _step_of(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _step_of(path: str, mtime_ns: int) -> int:
+    return td.load_checkpoint(path)["step"]
+
+
 def weights_file(run: str, step: int, weights: str) -> Path | None:
     """The exported checkpoint of one row (None while the run has not reached ``step``); a shipped one as it is."""
     if run in SHIPPED:
         path = REPO / "checkpoints" / f"{run}.pt"
-        return path if weights == "ema0.999" and path.exists() and td.load_checkpoint(path)["step"] == step else None
+        return path if weights == "ema0.999" and path.exists() and _saved_step(path) == step else None
     src = REPO / "runs" / (f"{run}.pt" if step == final_step(run) else f"{run}.step{step}.pt")
     if not src.exists() or td.load_checkpoint(src)["step"] < step:
         return None

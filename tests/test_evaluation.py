@@ -61,6 +61,32 @@ def test_real_images_score_like_their_floor(small_feature_net):
     assert result["fid_floor"] == pytest.approx(result["fid"], abs=1e-6)  # the floor draws the same 200 images
 
 
+def test_unsure_is_the_share_below_the_confidence_threshold():
+    """``unsure`` counts the images whose top class probability is under UNSURE_BELOW, and no others."""
+    below, above = evaluation.UNSURE_BELOW - 0.05, evaluation.UNSURE_BELOW + 0.05
+    rest = lambda top: [top] + [(1 - top) / 9] * 9  # noqa: E731  (a row of 10 probabilities summing to 1)
+    probs = torch.tensor([rest(below), rest(above), rest(above), rest(1.0)])  # (4, 10): one hesitant image of 4
+    phi = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    reference = {"phi": phi, "mu": phi.mean(0), "sigma": torch.cov(phi.T), "rms": phi.pow(2).mean().sqrt(),
+                 "radii": evaluation.knn_radii(phi, 1)}  # fmt: skip
+    result = evaluation.score_features(phi, probs, reference, k=1, kid_subsets=2, kid_subset_size=2)
+    assert result["unsure"] == 0.25 and result["mean_confidence"] == pytest.approx((below + 2 * above + 1) / 4)
+
+
+def test_a_floor_cached_before_a_metric_existed_is_recomputed(small_feature_net):
+    """A cache written before ``unsure`` was a metric has floors without it: they are scored again, not read."""
+    path, images = small_feature_net
+    options = dict(feature_net=str(path), kid_subsets=3, kid_subset_size=10)
+    first = evaluation.evaluate_images(images[:20], **options)
+    net = evaluation.load_feature_net(str(path))
+    cache = evaluation._load_cache(net)
+    (key,) = cache["floors"]
+    cache["floors"][key] = {name: value for name, value in cache["floors"][key].items() if name != "unsure"}
+    evaluation._save_cache(net, cache)
+    again = evaluation.evaluate_images(images[:20], **options)
+    assert again["unsure_floor"] == first["unsure_floor"] and "unsure" in evaluation._load_cache(net)["floors"][key]
+
+
 def test_mean_std_over_seeds_names_the_two_spreads_apart():
     """``<name>_seed_std`` is the spread over seeds; ``kid_std`` stays a subset standard error (of the mean)."""
 
@@ -91,7 +117,8 @@ def tiny_checkpoint(tmp_path_factory):
 
 
 KEYS = {"fid", "kid", "kid_std", "precision", "recall", "fid_floor", "kid_floor", "kid_floor_std", "precision_floor",
-        "recall_floor", "class_histogram", "mean_confidence", "num_samples", "sampler", "steps", "seconds"}  # fmt: skip
+        "recall_floor", "class_histogram", "mean_confidence", "unsure", "unsure_floor", "num_samples", "sampler",
+        "steps", "seconds"}  # fmt: skip
 
 
 @needs_mnist

@@ -2,6 +2,7 @@
 (scripts/score_recipes.py --passes-for) and its figure and lines on the results page (scripts/recipes_page.py)."""
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -42,6 +43,20 @@ def test_the_shipped_checkpoint_is_scored_as_it_is_and_only_at_its_own_step(tmp_
     assert study.weights_file(BEST, study.final_step(BEST), "ema0.999") == Path(shipped)
     assert study.weights_file(BEST, study.final_step(BEST) - 1, "ema0.999") is None  # another step: not this file
     assert study.weights_file(BEST, study.final_step(BEST), "raw") is None  # its raw weights were not shipped
+
+
+def test_the_shipped_step_is_read_once_per_version_of_the_file(tmp_path, monkeypatch):
+    """The plan asks for every row; the 3 MB checkpoint is loaded again only when the file changes."""
+    monkeypatch.setattr(study, "REPO", tmp_path)
+    (tmp_path / "checkpoints").mkdir()
+    shipped = Path(shutil.copy(REPO / "checkpoints" / f"{BEST}.pt", tmp_path / "checkpoints"))
+    loads = []
+    monkeypatch.setattr(study.td, "load_checkpoint", lambda path: loads.append(path) or {"step": 7})
+    study._step_of.cache_clear()
+    assert [study.weights_file(BEST, 7, "ema0.999") for _ in range(3)] == [shipped] * 3 and len(loads) == 1
+    shipped.touch()
+    os.utime(shipped, ns=(shipped.stat().st_atime_ns, shipped.stat().st_mtime_ns + 10**9))  # a new version
+    assert study.weights_file(BEST, 7, "ema0.999") == shipped and len(loads) == 2
 
 
 def test_the_figure_draws_the_shipped_curve_next_to_the_recipe_runs(tmp_path, monkeypatch):

@@ -39,6 +39,7 @@ __all__ = [
     "evaluate_checkpoint",
     "FLOOR_METRICS",
     "SEED_METRICS",
+    "UNSURE_BELOW",
 ]
 
 STATS_FORMAT_VERSION = 2  # bump when a metric changes: old caches are then rebuilt
@@ -100,6 +101,10 @@ def reference_stats(net: FeatureNet, k: int = 3, data_root: str | os.PathLike | 
     return {"phi": ref["phi"], "mu": ref["mu"], "sigma": ref["sigma"], "rms": ref["rms"], "radii": ref[f"radii_k{k}"]}
 
 
+#: a sample counts as ``unsure`` when the classifier's top class probability is below this
+UNSURE_BELOW = 0.9
+
+
 def score_features(
     phi: torch.Tensor, probs: torch.Tensor, reference: dict, k: int = 3, kid_subsets: int = 100,
     kid_subset_size: int = 1000, seed: int = 0,
@@ -108,7 +113,9 @@ def score_features(
 
     fid (Heusel et al. 2017, Eq. 6), kid and ``kid_std`` = its standard error over the KID subsets
     (Bińkowski et al. 2018), precision and recall (Kynkäänniemi et al. 2019, Eq. 3), mean_confidence =
-    mean max_c p(c | x), class_histogram (C counts of the arg-max class). ``seed`` draws the KID subsets.
+    mean max_c p(c | x), ``unsure`` = the share of images with max_c p(c | x) < :data:`UNSURE_BELOW` (digits the
+    classifier hesitates to name; real MNIST has about 1 %), class_histogram (C counts of the arg-max class).
+    ``seed`` draws the KID subsets.
 
     KID sees the features divided by the reference's RMS, so that xᵀy/d is O(1) as for the Inception
     features the cubic kernel was chosen for (our φ reaches ~20; unscaled, the "+1" of the kernel would
@@ -127,6 +134,7 @@ def score_features(
         "precision": precision,
         "recall": recall,
         "mean_confidence": float(confidence.double().mean()),
+        "unsure": float((confidence < UNSURE_BELOW).double().mean()),
         "class_histogram": torch.bincount(label, minlength=probs.shape[1]).tolist(),
     }
 
@@ -138,7 +146,7 @@ def real_data_floor(net: FeatureNet, num: int, seed: int = 0, k: int = 3, kid_su
     Cached per setting."""
     key = f"n={num},seed={seed},k={k},kid={kid_subsets}x{kid_subset_size}"
     cache = _load_cache(net)
-    if key not in cache["floors"]:
+    if not set(FLOOR_METRICS) <= set(cache["floors"].get(key, {})):  # missing, or from before a metric was added
         reference = reference_stats(net, k, data_root)
         x, _ = mnist_tensor(train=True, root=data_root)
         if not 1 <= num <= len(x):
@@ -156,7 +164,7 @@ def real_data_floor(net: FeatureNet, num: int, seed: int = 0, k: int = 3, kid_su
 
 
 #: metrics reported for the real-data floor as ``<name>_floor`` (``kid_std`` as ``kid_floor_std``)
-FLOOR_METRICS = ("fid", "kid", "kid_std", "precision", "recall", "mean_confidence")
+FLOOR_METRICS = ("fid", "kid", "kid_std", "precision", "recall", "mean_confidence", "unsure")
 
 
 def evaluate_images(
@@ -170,7 +178,7 @@ def evaluate_images(
     ``seed`` draws the KID subsets and the MNIST-train images of the floor. ``device`` ("auto", "cpu",
     "cuda", "mps") is where a feature network loaded from a path runs; a given :class:`FeatureNet` stays
     where it is. Returns a dict of plain types: fid, kid, kid_std (standard error over KID subsets),
-    precision, recall, mean_confidence, class_histogram, the same metrics of the floor as ``<name>_floor``
+    precision, recall, mean_confidence, unsure, class_histogram, the same metrics of the floor as ``<name>_floor``
     (``kid_floor_std``), num_samples, num_floor, num_reference. ``labels`` (N,): the digit each image was asked
     to show; adds ``accuracy`` and ``accuracy_per_digit`` (:func:`~tinydiff_lib.conditioning.requested_accuracy`).
     """
@@ -191,8 +199,8 @@ def evaluate_images(
 
 
 #: metrics averaged over sampling seeds (each gets a ``<name>_seed_std``)
-SEED_METRICS = ("fid", "kid", "precision", "recall", "mean_confidence",
-                "fid_floor", "kid_floor", "precision_floor", "recall_floor", "mean_confidence_floor")  # fmt: skip
+SEED_METRICS = ("fid", "kid", "precision", "recall", "mean_confidence", "unsure", "fid_floor", "kid_floor",
+                "precision_floor", "recall_floor", "mean_confidence_floor", "unsure_floor")  # fmt: skip
 
 
 def mean_std_over_seeds(runs: list[dict]) -> dict:
