@@ -20,11 +20,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from autoguidance_page import section as autoguidance_lines  # noqa: E402
+from grid_page import grid_section  # noqa: E402
 from guidance_page import guidance_section  # noqa: E402
 from recipes_page import recipe_section  # noqa: E402
 from scaling_page import scaling_section  # noqa: E402
 
-from tinydiff_lib.experiments import ABLATIONS, BUDGET, LADDER  # noqa: E402
+from tinydiff_lib.experiments import ABLATIONS, BUDGET, LADDER, LONG_RUNS  # noqa: E402
 
 PAGE = REPO / "book" / "results.md"
 PY = ".venv/bin/python"
@@ -258,7 +259,13 @@ def ablation_section() -> str:
 #: marker name -> the function that writes what goes between its markers
 BLOCKS = {"LADDER": ladder_table, "BEST": best_section, "LIBRARY": library_section, "SPEED": speed_section,
           "ABLATIONS": ablation_section, "RECIPES": recipe_section, "SCALING": scaling_section,
-          "GUIDANCE": guidance_section}  # fmt: skip
+          "GUIDANCE": guidance_section, "GRID": lambda: grid_section(_trained_steps())}  # fmt: skip
+
+
+def _trained_steps() -> dict:
+    """Training steps of the models the grid study samples: the shipped card's and the long run's planned end."""
+    card = _json(REPO / "checkpoints" / f"{BEST}.json") or {}
+    return {**({BEST: card["steps"]} if "steps" in card else {}), **{n: b["steps"] for n, (_, b) in LONG_RUNS.items()}}
 
 
 def _markers(name: str) -> tuple[str, str]:

@@ -46,7 +46,7 @@ from .edm import (
     schedule_sigmas,
 )
 from .errors import MissingDependencyError, MissingFileError, TinyDiffError, UsageError
-from .evaluation import evaluate_checkpoint, evaluate_images, real_data_floor, reference_stats
+from .evaluation import UNSURE_BELOW, evaluate_checkpoint, evaluate_images, real_data_floor, reference_stats
 from .features import FeatureNet, as_model_input, extract_features, load_feature_net, train_feature_net
 from .figures import animate_trajectory, image_panels, image_rows, show_receptive_field
 from .hub import REPO_URL, checkpoint_path
@@ -135,6 +135,7 @@ __all__ = [
     "FeatureNet", "load_feature_net", "train_feature_net", "as_model_input", "extract_features",
     "gaussian_stats", "frechet_distance", "polynomial_kernel", "mmd2_unbiased", "kernel_inception_distance",
     "knn_radii", "precision_recall", "reference_stats", "real_data_floor", "evaluate_images", "evaluate_checkpoint",
+    "UNSURE_BELOW",
     # toy data
     "two_moons",
     # plotting

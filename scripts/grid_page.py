@@ -1,0 +1,74 @@
+"""The GRID block of book/results.md: how many tiles of a 64-sample grid a reader may not name, from
+results/grid.json (scripts/grid_study.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "results" / "grid.json"
+COMMAND = ".venv/bin/python scripts/grid_study.py --threads 2"
+HEAD = [
+    "| model | sampler | unsure | hesitant tiles per 64, expected | in the grid drawn | FID (× floor) | "
+    "precision |",
+    "|---|---|---:|---:|---:|---:|---:|",
+]
+
+
+def _sampler(r: dict) -> str:
+    guided = f", autoguided w = {r['guidance']:g}" if r["guide"] else ""
+    return f"{r['sampler']}-{r['steps']}{guided}"
+
+
+def _tiles(r: dict) -> str:
+    where = ", ".join(f"r{i}c{j}" for i, j in r["grid_unsure_tiles"])
+    return f"{len(r['grid_unsure_tiles'])} ({where})" if where else "0"
+
+
+def _model(r: dict, steps: dict) -> str:
+    return f"`{r['model']}` ({steps[r['model']]:,} steps)" if r["model"] in steps else f"`{r['model']}`"
+
+
+def expected_range(share: float, n: int, size: int = 64) -> tuple[float, float]:
+    """size × (share ± 2 standard errors of a share measured on n samples): the hesitant tiles a grid holds on
+    average, with the uncertainty of the measured share."""
+    se = math.sqrt(share * (1 - share) / n)
+    return size * max(share - 2 * se, 0.0), size * (share + 2 * se)
+
+
+def row_line(r: dict, steps: dict) -> str:
+    lo, hi = expected_range(r["unsure"], r["num_samples"])
+    return (
+        f"| {_model(r, steps)} | {_sampler(r)} | {100 * r['unsure']:.1f} % | {64 * r['unsure']:.1f} "
+        f"({lo:.1f} to {hi:.1f}) | {_tiles(r)} | {r['fid']:.3g} ({r['fid'] / r['fid_floor']:.1f}×) | "
+        f"{r['precision']:.3f} |"
+    )
+
+
+def grid_section(steps: dict) -> str:
+    """The block: what the measure is, the table (``steps``: model -> training steps, for the labels), the floor."""
+    if not RESULTS.exists() or not (rows := json.loads(RESULTS.read_text())["rows"]):
+        return f"Not measured yet: `{COMMAND}`."
+    head = json.loads(RESULTS.read_text())
+    floor = rows[0]
+    lines = [
+        "**How many tiles a reader may not name.** One grid is one draw of 64 samples. The rate behind it: the share "
+        f"of samples that the metric's MNIST classifier names with a top class probability below "
+        f"{head['unsure_below']:g} (`unsure`, in every report of `evaluate`), at n = {floor['num_samples']:,} next to "
+        f"the same share of as many real MNIST-train digits, {100 * floor['unsure_floor']:.1f} % "
+        f"({64 * floor['unsure_floor']:.1f} per 64). Sixty-four times the share is how many hesitant tiles a grid "
+        "holds on average (in brackets: ± two standard errors of the share); the next column classifies the 64 "
+        "tiles of that setting's grid, seed 0 as on this page, drawn again (r = row, c = column). From "
+        f"`{COMMAND}`:",
+        "",
+        *HEAD,
+        *(row_line(r, steps) for r in rows),
+        "",
+        f"Each row: seed 0, bfloat16; the floors at that n: FID {floor['fid_floor']:.2f}, precision "
+        f"{floor['precision_floor']:.3f}. The classifier is not a reader: "
+        "it hesitates on some tiles a person names at once and names some a person would not, so the share "
+        "measures the target, a grid in which a person names every digit, only approximately.",
+    ]
+    return "\n".join(lines)

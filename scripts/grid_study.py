@@ -1,0 +1,110 @@
+"""How many tiles of a 64-sample grid a reader may fail to name, measured, into results/grid.json, resumably.
+
+    python scripts/grid_study.py --threads 2     # every setting not scored yet (one thread unless told)
+    python scripts/grid_study.py --list          # the plan, and what is done
+
+Issue 11 asks for a grid of 64 samples "in which a person names every digit". One grid is one draw; this study
+gives the rate behind it: the share of samples the MNIST classifier of the project's metric hesitates to name
+(``unsure``: top class probability below ``td.UNSURE_BELOW``, :func:`tinydiff_lib.evaluation.score_features`),
+at n = 2,000 next to the same share for real MNIST-train digits, so that 64 × the share is the number of
+hesitant tiles a grid holds on average. Each row also classifies the 64 tiles of that setting's grid as the
+results page draws it (``sample --num-samples 64 --seed 0``) and lists the ones below the threshold.
+
+The settings (SETTINGS): ``film_unet_best`` with its recommended sampler (the first grid of the results page),
+alone with EDM's stochastic sampler at 100 steps, and with the card's autoguidance; then the end of the long run
+it was cut from (``recipe_edm_high_long`` at 45,000 steps, beyond the 150-minute budget: what more training buys),
+alone and with the same autoguidance, once that run has finished.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from row_file import RowFile  # noqa: E402
+from score_recipes import final_step, weights_file  # noqa: E402
+
+import tinydiff_lib as td  # noqa: E402
+from tinydiff_lib.autoguidance import load_sampling_model  # noqa: E402
+
+OUT = REPO / "results" / "grid.json"
+BEST, LONG = "film_unet_best", "recipe_edm_high_long"
+N, GRID_SIZE = 2_000, 64
+SCORES = ("unsure", "unsure_floor", "fid", "fid_floor", "precision", "precision_floor", "recall", "recall_floor",
+          "mean_confidence", "mean_confidence_floor", "num_samples", "sampling_dtype")  # fmt: skip
+
+
+def _card() -> dict:
+    return json.loads((REPO / "checkpoints" / f"{BEST}.json").read_text())
+
+
+def autoguidance() -> dict:
+    """The card's autoguided setting {guide, guidance, sampler, steps} (the study's choice)."""
+    m = _card()["autoguidance"]
+    return {"guide": m["guide"], "guidance": m["guidance"], "sampler": m["sampler"], "steps": m["steps"]}
+
+
+def settings() -> list[dict]:
+    """Every (model, guide, guidance, sampler, steps) the study scores, in order (module docstring)."""
+    alone = {"guide": None, "guidance": 0.0, "sampler": "stochastic", "steps": 100}
+    card = _card()["metrics"]  # scored with the checkpoint's recommended sampler
+    out = [{"model": BEST, "guide": None, "guidance": 0.0, "sampler": card["sampler"], "steps": card["steps"]}]
+    return out + [{"model": model, **s} for model in (BEST, LONG) for s in (alone, autoguidance())]
+
+
+def key(row: dict) -> tuple:
+    return row["model"], row["guide"], row["guidance"], row["sampler"], row["steps"]
+
+
+STUDY = RowFile(OUT, key, {"n": N, "unsure_below": td.UNSURE_BELOW, "grid": f"{GRID_SIZE} samples, seed 0"})
+
+
+def model_file(model: str) -> Path | None:
+    """The checkpoint of ``model``: shipped, or the long run's final EMA weights (None until it has finished)."""
+    return REPO / "checkpoints" / f"{model}.pt" if model == BEST else weights_file(model, final_step(model), "ema0.999")
+
+
+def _guide(row: dict) -> Path | None:
+    return REPO / "checkpoints" / f"{row['guide']}.pt" if row["guide"] else None
+
+
+def grid_unsure(path: Path, row: dict, sampler: str, steps: int) -> list[list[int]]:
+    """[row, column] (from 1) of the tiles of the setting's 64-sample grid (seed 0, 8 per row) that the
+    classifier names with top probability below the threshold."""
+    model, schedule, ckpt, _ = load_sampling_model(path, _guide(row), row["guidance"])
+    x = td.generate(model, schedule, GRID_SIZE, sampler, steps, seed=0, progress=False, bf16=True,
+                    objective=ckpt["config"].get("objective", "ddpm"))  # fmt: skip
+    _, probs = td.extract_features(td.load_feature_net(), x)  # (64, 10)
+    hesitant = (probs.max(dim=1).values < td.UNSURE_BELOW).nonzero().flatten().tolist()
+    return [[i // 8 + 1, i % 8 + 1] for i in hesitant]
+
+
+def score(row: dict) -> dict:
+    start, path = time.perf_counter(), model_file(row["model"])
+    m = td.evaluate_checkpoint(path, num_samples=N, sampler=row["sampler"], steps=row["steps"], seed=0,
+                               guidance=row["guidance"], guide=_guide(row), progress=False, bf16=True)  # fmt: skip
+    tiles = grid_unsure(path, row, row["sampler"], row["steps"])
+    return {**row, **{k: m[k] for k in SCORES}, "grid_unsure_tiles": tiles,
+            "eval_s": round(time.perf_counter() - start, 1), "checkpoint_sha256": td.file_sha256(path)}  # fmt: skip
+
+
+def main(argv=None) -> int:
+    if STUDY.worker_args(__doc__, argv, lambda a: lambda rows: settings()) is None:
+        return 0
+    while row := STUDY.claim_next(lambda rows: settings(), lambda r: model_file(r["model"]) is not None):
+        scored = score(row)
+        STUDY.add(scored)
+        print(json.dumps({k: scored[k] for k in ("model", "guidance", "sampler", "steps", "unsure", "unsure_floor",
+                                                 "fid", "grid_unsure_tiles")}), flush=True)  # fmt: skip
+    print("nothing left to score now", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

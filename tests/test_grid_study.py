@@ -1,0 +1,68 @@
+"""The grid study (issue 11's grid target, measured): its settings, the tiles it reports and its results block."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+import grid_page as page  # noqa: E402
+import grid_study as study  # noqa: E402
+
+CARD = json.loads((REPO / "checkpoints" / "film_unet_best.json").read_text())
+
+
+def test_the_settings_follow_the_card_and_end_with_the_long_run():
+    rows = study.settings()
+    first = rows[0]
+    assert (first["model"], first["guide"], first["sampler"], first["steps"]) == (
+        study.BEST, None, CARD["metrics"]["sampler"], CARD["metrics"]["steps"],
+    )  # fmt: skip
+    guided = [r for r in rows if r["guide"]]
+    m = CARD["autoguidance"]
+    assert guided and all((r["guide"], r["guidance"], r["sampler"], r["steps"]) ==
+                          (m["guide"], m["guidance"], m["sampler"], m["steps"]) for r in guided)  # fmt: skip
+    assert {r["model"] for r in rows} == {study.BEST, study.LONG}
+    assert len({study.key(r) for r in rows}) == len(rows)  # every setting is its own row
+
+
+def test_the_grid_tiles_below_the_threshold_are_named_by_row_and_column(monkeypatch):
+    top = torch.full((64,), 0.99)
+    top[[0, 9, 63]] = study.td.UNSURE_BELOW - 0.01  # r1c1, r2c2, r8c8
+    probs = torch.stack([top, 1 - top], dim=1)  # (64, 2)
+    model = torch.nn.Linear(1, 1)
+    monkeypatch.setattr(study, "load_sampling_model", lambda *a: (model, None, {"config": {}}, 0.0))
+    monkeypatch.setattr(study.td, "generate", lambda *a, **k: torch.zeros(64, 1, 28, 28))
+    monkeypatch.setattr(study.td, "load_feature_net", lambda: None)
+    monkeypatch.setattr(study.td, "extract_features", lambda net, x: (None, probs))
+    row = {"guide": None, "guidance": 0.0}
+    assert study.grid_unsure(Path("x.pt"), row, "stochastic", 10) == [[1, 1], [2, 2], [8, 8]]
+
+
+def test_expected_hesitant_tiles_carry_the_uncertainty_of_the_share():
+    assert page.expected_range(0.0, 2000) == (0.0, 0.0)
+    lo, hi = page.expected_range(0.1, 2000)
+    se = (0.1 * 0.9 / 2000) ** 0.5
+    assert lo == pytest.approx(64 * (0.1 - 2 * se)) and hi == pytest.approx(64 * (0.1 + 2 * se))
+
+
+def _row(model="film_unet_best", guide=None, unsure=0.05, tiles=((1, 2),)):
+    return dict(model=model, guide=guide, guidance=0.15 if guide else 0.0, sampler="stochastic", steps=100,
+                unsure=unsure, unsure_floor=0.0115, fid=3.0, fid_floor=2.0, precision=0.83, precision_floor=0.874,
+                num_samples=2000, grid_unsure_tiles=[list(t) for t in tiles])  # fmt: skip
+
+
+def test_the_block_reads_the_study_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(page, "RESULTS", tmp_path / "grid.json")
+    assert page.grid_section({}).startswith("Not measured yet")
+    rows = [_row(), _row(model="recipe_edm_high_long", guide="film_unet_best_guide", unsure=0.02, tiles=())]
+    page.RESULTS.write_text(json.dumps({"unsure_below": 0.9, "rows": rows}))
+    text = page.grid_section({"film_unet_best": 25200, "recipe_edm_high_long": 45000})
+    assert "real MNIST-train digits, 1.1 % (0.7 per 64)" in text
+    assert "| `film_unet_best` (25,200 steps) | stochastic-100 | 5.0 % | 3.2 (" in text and "| 1 (r1c2) |" in text
+    assert "| `recipe_edm_high_long` (45,000 steps) | stochastic-100, autoguided w = 0.15 | 2.0 % | 1.3 (" in text
+    assert "| 0 | 3 (1.5×) | 0.830 |" in text
