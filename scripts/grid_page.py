@@ -11,8 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results" / "grid.json"
 COMMAND = ".venv/bin/python scripts/grid_study.py --threads 2"
 HEAD = [
-    "| model | sampler | unsure | hesitant tiles per 64, expected | in the grid drawn | FID (× floor) | "
-    "precision |",
+    "| model | sampler | unsure | hesitant tiles per 64, expected | in the grid drawn | FID (× floor) | precision |",
     "|---|---|---:|---:|---:|---:|---:|",
 ]
 

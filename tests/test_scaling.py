@@ -58,19 +58,23 @@ def test_a_long_run_snapshot_is_read_from_its_own_file_and_only_once_written(tmp
 
 def test_the_rate_comes_from_the_long_runs_own_snapshots():
     budget = study.ALL[LONG][1]
-    a, b = budget["keep_at"][0], budget["keep_at"][-1]
+    a, b = budget["keep_at"][0], page.FIRST_SITTING_ENDS[LONG]
     rows = [_row(LONG, a, study.N_CHOOSE, wall=1000.0), _row(LONG, b, study.N_FULL, wall=2000.0)]
     rate, first, last = page.measured_rate(rows, LONG)
     assert (first["step"], last["step"]) == (a, b)
     assert math.isclose(rate, (b - a) * budget["batch_size"] / 1000.0)
     assert page.measured_rate(rows[:1], LONG) is None
+    later = _row(LONG, budget["steps"], study.N_FULL, wall=2100.0)  # resumed elsewhere: its wall time is no speed
+    assert page.measured_rate([*rows, later], LONG)[2]["step"] == b
+    assert "trained later, resumed from the committed run file" in page._later_sitting([*rows, later], LONG, b)
+    assert page._later_sitting(rows, LONG, b) == ""
 
 
 def test_the_block_tabulates_scored_snapshots_and_lists_the_rest(tmp_path, monkeypatch):
     monkeypatch.setattr(page, "RESULTS", tmp_path / "recipes.json")
     monkeypatch.setattr(page, "FIGURE", tmp_path / "fid_vs_minutes.png")
     budget = study.ALL[LONG][1]
-    first, last = budget["keep_at"][0], budget["keep_at"][-1]
+    first, last = budget["keep_at"][0], page.FIRST_SITTING_ENDS[LONG]
     rows = _chosen_sampler_rows() + [_row(LONG, s, n, fid=20.0 - s / 2000) for s in (first, last)
                                      for n in (study.N_CHOOSE, study.N_FULL)]  # fmt: skip
     rows.append(_row(RECIPE, study.final_step(RECIPE), study.N_FULL, fid=9.0))
