@@ -11,8 +11,9 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results" / "grid.json"
 COMMAND = ".venv/bin/python scripts/grid_study.py --threads 2"
 HEAD = [
-    "| model | sampler | unsure | hesitant tiles per 64, expected | in the grid drawn | FID (× floor) | precision |",
-    "|---|---|---:|---:|---:|---:|---:|",
+    "| model | sampler | unsure | hesitant tiles per 64, expected | a grid with none, chance | in the grid drawn | "
+    "FID (× floor) | precision |",
+    "|---|---|---:|---:|---:|---:|---:|---:|",
 ]
 
 
@@ -37,11 +38,21 @@ def expected_range(share: float, n: int, size: int = 64) -> tuple[float, float]:
     return size * max(share - 2 * se, 0.0), size * (share + 2 * se)
 
 
+def none_chance(share: float, size: int = 64) -> float:
+    """(1 − share)^size: the chance that a grid of ``size`` independent samples holds no hesitant tile."""
+    return (1 - share) ** size
+
+
+def _percent(p: float) -> str:
+    return "< 1 %" if p < 0.005 else f"{100 * p:.0f} %"
+
+
 def row_line(r: dict, steps: dict) -> str:
     lo, hi = expected_range(r["unsure"], r["num_samples"])
     return (
         f"| {_model(r, steps)} | {_sampler(r)} | {100 * r['unsure']:.1f} % | {64 * r['unsure']:.1f} "
-        f"({lo:.1f} to {hi:.1f}) | {_tiles(r)} | {r['fid']:.3g} ({r['fid'] / r['fid_floor']:.1f}×) | "
+        f"({lo:.1f} to {hi:.1f}) | {_percent(none_chance(r['unsure']))} | {_tiles(r)} | "
+        f"{r['fid']:.3g} ({r['fid'] / r['fid_floor']:.1f}×) | "
         f"{r['precision']:.3f} |"
     )
 
@@ -57,9 +68,11 @@ def grid_section(steps: dict) -> str:
         f"of samples that the metric's MNIST classifier names with a top class probability below "
         f"{head['unsure_below']:g} (`unsure`, in every report of `evaluate`), at n = {floor['num_samples']:,} next to "
         f"the same share of as many real MNIST-train digits, {100 * floor['unsure_floor']:.1f} % "
-        f"({64 * floor['unsure_floor']:.1f} per 64). Sixty-four times the share is how many hesitant tiles a grid "
-        "holds on average (in brackets: ± two standard errors of the share); the next column classifies the 64 "
-        "tiles of that setting's grid, seed 0 as on this page, drawn again (r = row, c = column). From "
+        f"({64 * floor['unsure_floor']:.1f} per 64; a grid of real digits has none with a chance of "
+        f"{100 * none_chance(floor['unsure_floor']):.0f} %). Sixty-four times the share is how many hesitant tiles "
+        "a grid holds on average (in brackets: ± two standard errors of the share), and (1 − share)^64 the chance "
+        "that a grid holds none; the next column classifies the 64 tiles of that setting's grid, seed 0 as on this "
+        "page, drawn again (r = row, c = column). From "
         f"`{COMMAND}`:",
         "",
         *HEAD,

@@ -43,6 +43,11 @@ def test_the_grid_tiles_below_the_threshold_are_named_by_row_and_column(monkeypa
     assert study.grid_unsure(Path("x.pt"), row, "stochastic", 10) == [[1, 1], [2, 2], [8, 8]]
 
 
+def test_a_grid_without_a_hesitant_tile_is_the_chance_of_64_confident_draws():
+    assert page.none_chance(0.0) == 1.0 and page.none_chance(1.0) == 0.0
+    assert page.none_chance(0.05) == pytest.approx(0.95**64) and page.none_chance(0.5, size=2) == 0.25
+
+
 def test_expected_hesitant_tiles_carry_the_uncertainty_of_the_share():
     assert page.expected_range(0.0, 2000) == (0.0, 0.0)
     lo, hi = page.expected_range(0.1, 2000)
@@ -62,7 +67,7 @@ def test_the_block_reads_the_study_file(tmp_path, monkeypatch):
     rows = [_row(), _row(model="recipe_edm_high_long", guide="film_unet_best_guide", unsure=0.02, tiles=())]
     page.RESULTS.write_text(json.dumps({"unsure_below": 0.9, "rows": rows}))
     text = page.grid_section({"film_unet_best": 25200, "recipe_edm_high_long": 45000})
-    assert "real MNIST-train digits, 1.1 % (0.7 per 64)" in text
-    assert "| `film_unet_best` (25,200 steps) | stochastic-100 | 5.0 % | 3.2 (" in text and "| 1 (r1c2) |" in text
+    assert "real MNIST-train digits, 1.1 % (0.7 per 64; a grid of real digits has none with a chance of 48 %)" in text
+    assert "| `film_unet_best` (25,200 steps) | stochastic-100 | 5.0 % | 3.2 (" in text and "| 4 % | 1 (r1c2) |" in text
     assert "| `recipe_edm_high_long` (45,000 steps) | stochastic-100, autoguided w = 0.15 | 2.0 % | 1.3 (" in text
     assert "| 0 | 3 (1.5×) | 0.830 |" in text
