@@ -57,6 +57,21 @@ def row_line(r: dict, steps: dict) -> str:
     )
 
 
+def longer_lines(rows: list[dict], steps: dict) -> list[str]:
+    """One sentence per setting scored for both models: the shipped checkpoint against a longer run of its recipe
+    (``steps``: model -> training steps; the first model is the shipped one)."""
+    shipped, *longer = steps
+    out = []
+    for r in (r for r in rows if r["model"] in longer):
+        same = next((b for b in rows if b["model"] == shipped and _sampler(b) == _sampler(r)), None)
+        if same:
+            out.append(f"With {_sampler(r)}, {steps[r['model']] / steps[shipped]:.1f}× the training steps "
+                       f"(`{r['model']}` to its end, beyond the budget) take the share from "
+                       f"{100 * same['unsure']:.1f} % to {100 * r['unsure']:.1f} % and FID at n = "
+                       f"{r['num_samples']:,} from {same['fid']:.3g} to {r['fid']:.3g}.")  # fmt: skip
+    return out
+
+
 def grid_section(steps: dict) -> str:
     """The block: what the measure is, the table (``steps``: model -> training steps, for the labels), the floor."""
     if not RESULTS.exists() or not (rows := json.loads(RESULTS.read_text())["rows"]):
@@ -83,4 +98,6 @@ def grid_section(steps: dict) -> str:
         "it hesitates on some tiles a person names at once and names some a person would not, so the share "
         "measures the target, a grid in which a person names every digit, only approximately.",
     ]
+    if more := longer_lines(rows, steps):
+        lines += ["", " ".join(more)]
     return "\n".join(lines)

@@ -71,3 +71,11 @@ def test_the_block_reads_the_study_file(tmp_path, monkeypatch):
     assert "| `film_unet_best` (25,200 steps) | stochastic-100 | 5.0 % | 3.2 (" in text and "| 4 % | 1 (r1c2) |" in text
     assert "| `recipe_edm_high_long` (45,000 steps) | stochastic-100, autoguided w = 0.15 | 2.0 % | 1.3 (" in text
     assert "| 0 | 3 (1.5×) | 0.830 |" in text
+
+
+def test_the_longer_run_is_read_against_the_shipped_model_at_the_same_sampler():
+    rows = [_row(unsure=0.06), _row(guide="film_unet_best_guide", unsure=0.05),
+            _row(model="recipe_edm_high_long", unsure=0.03)]  # fmt: skip
+    lines = page.longer_lines(rows, {"film_unet_best": 25200, "recipe_edm_high_long": 45000})
+    assert lines == ["With stochastic-100, 1.8× the training steps (`recipe_edm_high_long` to its end, beyond the "
+                     "budget) take the share from 6.0 % to 3.0 % and FID at n = 2,000 from 3 to 3."]  # fmt: skip
