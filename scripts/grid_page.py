@@ -86,14 +86,14 @@ def grid_section(steps: dict) -> str:
         f"({64 * floor['unsure_floor']:.1f} per 64; a grid of real digits has none with a chance of "
         f"{100 * none_chance(floor['unsure_floor']):.0f} %). Sixty-four times the share is how many hesitant tiles "
         "a grid holds on average (in brackets: ± two standard errors of the share), and (1 − share)^64 the chance "
-        "that a grid holds none; the next column classifies the 64 tiles of that setting's grid, seed 0 as on this "
-        "page, drawn again (r = row, c = column). From "
+        "that a grid holds none; the next column classifies the 64 tiles of that setting's grid, drawn again as "
+        "this page's figures are (seed 0, float32; r = row, c = column). From "
         f"`{COMMAND}`:",
         "",
         *HEAD,
         *(row_line(r, steps) for r in rows),
         "",
-        f"Each row: seed 0, bfloat16; the floors at that n: FID {floor['fid_floor']:.2f}, precision "
+        f"The shares: seed 0, sampled under bfloat16 like every study on this page; the floors at that n: FID {floor['fid_floor']:.2f}, precision "
         f"{floor['precision_floor']:.3f}. The classifier is not a reader: "
         "it hesitates on some tiles a person names at once and names some a person would not, so the share "
         "measures the target, a grid in which a person names every digit, only approximately.",

@@ -75,11 +75,11 @@ def _guide(row: dict) -> Path | None:
 
 
 def grid_unsure(path: Path, row: dict, sampler: str, steps: int) -> list[list[int]]:
-    """[row, column] (from 1) of the tiles of the setting's 64-sample grid (seed 0, 8 per row) that the
-    classifier names with top probability below the threshold."""
+    """[row, column] (from 1) of the tiles of the setting's 64-sample grid (seed 0, 8 per row, float32 like the
+    page's figures drawn by ``sample``) that the classifier names with top probability below the threshold."""
     model, schedule, ckpt, _ = load_sampling_model(path, _guide(row), row["guidance"])
-    x = td.generate(model, schedule, GRID_SIZE, sampler, steps, seed=0, progress=False, bf16=True,
-                    objective=ckpt["config"].get("objective", "ddpm"))  # fmt: skip
+    objective = ckpt["config"].get("objective", "ddpm")  # float32 below, as `sample` draws the figures
+    x = td.generate(model, schedule, GRID_SIZE, sampler, steps, seed=0, progress=False, objective=objective)
     _, probs = td.extract_features(td.load_feature_net(), x)  # (64, 10)
     hesitant = (probs.max(dim=1).values < td.UNSURE_BELOW).nonzero().flatten().tolist()
     return [[i // 8 + 1, i % 8 + 1] for i in hesitant]
