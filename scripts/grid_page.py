@@ -93,8 +93,8 @@ def grid_section(steps: dict) -> str:
         *HEAD,
         *(row_line(r, steps) for r in rows),
         "",
-        f"The shares: seed 0, sampled under bfloat16 like every study on this page; the floors at that n: FID {floor['fid_floor']:.2f}, precision "
-        f"{floor['precision_floor']:.3f}. The classifier is not a reader: "
+        "The shares: seed 0, sampled under bfloat16 like every study on this page; the floors at that n: FID "
+        f"{floor['fid_floor']:.2f}, precision {floor['precision_floor']:.3f}. The classifier is not a reader: "
         "it hesitates on some tiles a person names at once and names some a person would not, so the share "
         "measures the target, a grid in which a person names every digit, only approximately.",
     ]
