@@ -13,7 +13,9 @@ results page draws it (``sample --num-samples 64 --seed 0``) and lists the ones 
 The settings (SETTINGS): ``film_unet_best`` with its recommended sampler (the first grid of the results page),
 alone with EDM's stochastic sampler at 100 steps, and with the card's autoguidance; then the end of the long run
 it was cut from (``recipe_edm_high_long`` at 45,000 steps, beyond the 150-minute budget: what more training buys),
-alone and with the same autoguidance, once that run has finished.
+alone and with the same autoguidance, once that run has finished. Then the sampler's levers left on the shipped
+checkpoint (LEVERS): twice the passes (stochastic sampler at 200 steps, alone and with the card's guide) and a
+stronger push of the card's guide (w = 0.5, the autoguidance study's other row scored at n = 10,000).
 """
 
 from __future__ import annotations
@@ -55,7 +57,13 @@ def settings() -> list[dict]:
     alone = {"guide": None, "guidance": 0.0, "sampler": "stochastic", "steps": 100}
     card = _card()["metrics"]  # scored with the checkpoint's recommended sampler
     out = [{"model": BEST, "guide": None, "guidance": 0.0, "sampler": card["sampler"], "steps": card["steps"]}]
-    return out + [{"model": model, **s} for model in (BEST, LONG) for s in (alone, autoguidance())]
+    return out + [{"model": model, **s} for model in (BEST, LONG) for s in (alone, autoguidance())] + levers()
+
+
+def levers() -> list[dict]:
+    """The shipped checkpoint's sampler levers after the card's settings (module docstring)."""
+    alone, guided = {"guide": None, "guidance": 0.0, "sampler": "stochastic", "steps": 200}, autoguidance()
+    return [{"model": BEST, **s} for s in (alone, {**guided, "guidance": 0.5}, {**guided, "steps": 200})]
 
 
 def key(row: dict) -> tuple:

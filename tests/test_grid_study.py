@@ -22,12 +22,21 @@ def test_the_settings_follow_the_card_and_end_with_the_long_run():
     assert (first["model"], first["guide"], first["sampler"], first["steps"]) == (
         study.BEST, None, CARD["metrics"]["sampler"], CARD["metrics"]["steps"],
     )  # fmt: skip
-    guided = [r for r in rows if r["guide"]]
+    card_rows = rows[: len(rows) - len(study.levers())]
+    guided = [r for r in card_rows if r["guide"]]
     m = CARD["autoguidance"]
     assert guided and all((r["guide"], r["guidance"], r["sampler"], r["steps"]) ==
                           (m["guide"], m["guidance"], m["sampler"], m["steps"]) for r in guided)  # fmt: skip
-    assert {r["model"] for r in rows} == {study.BEST, study.LONG}
+    assert {r["model"] for r in card_rows} == {study.BEST, study.LONG}
     assert len({study.key(r) for r in rows}) == len(rows)  # every setting is its own row
+
+
+def test_the_levers_change_one_thing_of_the_card_setting_each():
+    m, levers = CARD["autoguidance"], study.levers()
+    assert all(r["model"] == study.BEST and r["sampler"] == "stochastic" for r in levers)
+    assert {(r["guide"], r["guidance"], r["steps"]) for r in levers} == {
+        (None, 0.0, 2 * m["steps"]), (m["guide"], 0.5, m["steps"]), (m["guide"], m["guidance"], 2 * m["steps"]),
+    }  # fmt: skip
 
 
 def test_the_grid_tiles_below_the_threshold_are_named_by_row_and_column(monkeypatch):
