@@ -14,8 +14,9 @@ The settings (SETTINGS): ``film_unet_best`` with its recommended sampler (the fi
 alone with EDM's stochastic sampler at 100 steps, and with the card's autoguidance; then the end of the long run
 it was cut from (``recipe_edm_high_long`` at 45,000 steps, beyond the 150-minute budget: what more training buys),
 alone and with the same autoguidance, once that run has finished. Then the sampler's levers left on the shipped
-checkpoint (LEVERS): twice the passes (stochastic sampler at 200 steps, alone and with the card's guide) and a
-stronger push of the card's guide (w = 0.5, the autoguidance study's other row scored at n = 10,000).
+checkpoint (``levers``): twice the passes (stochastic sampler at 200 steps, alone and with the card's guide),
+stronger pushes of the card's guide (PUSHES; w = 0.5 is the autoguidance study's other row scored at n = 10,000)
+and the same push from the weaker guide that ``make checkpoints`` ships (WEAK_GUIDE, its first 800 steps).
 """
 
 from __future__ import annotations
@@ -60,10 +61,15 @@ def settings() -> list[dict]:
     return out + [{"model": model, **s} for model in (BEST, LONG) for s in (alone, autoguidance())] + levers()
 
 
+PUSHES, WEAK_GUIDE = (0.5, 1.0, 2.0), "film_unet_best_guide800"
+
+
 def levers() -> list[dict]:
-    """The shipped checkpoint's sampler levers after the card's settings (module docstring)."""
+    """The shipped checkpoint's sampler levers after the card's settings (module docstring), each one change of the
+    card's autoguided setting (or, for twice the passes alone, of the stochastic sampler alone)."""
     alone, guided = {"guide": None, "guidance": 0.0, "sampler": "stochastic", "steps": 200}, autoguidance()
-    return [{"model": BEST, **s} for s in (alone, {**guided, "guidance": 0.5}, {**guided, "steps": 200})]
+    pushes = [{**guided, "guidance": w} for w in PUSHES] + [{**guided, "guide": WEAK_GUIDE, "guidance": PUSHES[0]}]
+    return [{"model": BEST, **s} for s in (alone, {**guided, "steps": 200}, *pushes)]
 
 
 def key(row: dict) -> tuple:

@@ -35,8 +35,10 @@ def test_the_levers_change_one_thing_of_the_card_setting_each():
     m, levers = CARD["autoguidance"], study.levers()
     assert all(r["model"] == study.BEST and r["sampler"] == "stochastic" for r in levers)
     assert {(r["guide"], r["guidance"], r["steps"]) for r in levers} == {
-        (None, 0.0, 2 * m["steps"]), (m["guide"], 0.5, m["steps"]), (m["guide"], m["guidance"], 2 * m["steps"]),
+        (None, 0.0, 2 * m["steps"]), (m["guide"], m["guidance"], 2 * m["steps"]),
+        *((m["guide"], w, m["steps"]) for w in study.PUSHES), (study.WEAK_GUIDE, study.PUSHES[0], m["steps"]),
     }  # fmt: skip
+    assert all((REPO / "checkpoints" / f"{r['guide']}.pt").exists() for r in levers if r["guide"])
 
 
 def test_the_grid_tiles_below_the_threshold_are_named_by_row_and_column(monkeypatch):
