@@ -17,8 +17,13 @@ HEAD = [
 ]
 
 
+#: the guide of the card's setting, left unnamed in the table; any other guide is named
+CARD_GUIDE = "film_unet_best_guide"
+
+
 def _sampler(r: dict) -> str:
-    guided = f", autoguided w = {r['guidance']:g}" if r["guide"] else ""
+    by = f" by `{r['guide']}`" if r["guide"] and r["guide"] != CARD_GUIDE else ""
+    guided = f", autoguided{by} w = {r['guidance']:g}" if r["guide"] else ""
     return f"{r['sampler']}-{r['steps']}{guided}"
 
 

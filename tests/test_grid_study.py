@@ -90,3 +90,10 @@ def test_the_longer_run_is_read_against_the_shipped_model_at_the_same_sampler():
     lines = page.longer_lines(rows, {"film_unet_best": 25200, "recipe_edm_high_long": 45000})
     assert lines == ["With stochastic-100, 1.8× the training steps (`recipe_edm_high_long` to its end, beyond the "
                      "budget) take the share from 6.0 % to 3.0 % and FID at n = 2,000 from 3 to 3."]  # fmt: skip
+
+
+def test_a_guide_other_than_the_cards_is_named_in_the_sampler_column():
+    assert page._sampler(_row(guide=page.CARD_GUIDE)) == "stochastic-100, autoguided w = 0.15"
+    weak = page._sampler(_row(guide="film_unet_best_guide800"))
+    assert weak == "stochastic-100, autoguided by `film_unet_best_guide800` w = 0.15"
+    assert page.CARD_GUIDE == CARD["autoguidance"]["guide"]
