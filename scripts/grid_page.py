@@ -9,6 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results" / "grid.json"
+FIGURES = REPO / "book" / "figures"
 COMMAND = ".venv/bin/python scripts/grid_study.py --threads 2"
 HEAD = [
     "| model | sampler | unsure | hesitant tiles per 64, expected | a grid with none, chance | in the grid drawn | "
@@ -77,6 +78,36 @@ def longer_lines(rows: list[dict], steps: dict) -> list[str]:
     return out
 
 
+def fewest_row(rows: list[dict], shipped: str) -> dict | None:
+    """The shipped model's setting with the lowest share of hesitant samples (None without rows of it)."""
+    return min((r for r in rows if r["model"] == shipped), key=lambda r: r["unsure"], default=None)
+
+
+def fewest_figure(r: dict) -> tuple[Path, str]:
+    """Where the grid of setting ``r`` goes (the name spells the setting) and the command that draws it."""
+    guide = f"_{r['guide']}_w{r['guidance']:g}" if r["guide"] else ""
+    out = FIGURES / f"grid_{r['model']}{guide}_{r['sampler']}{r['steps']}.png"
+    by = f"--guide-checkpoint checkpoints/{r['guide']}.pt --guidance {r['guidance']:g} " if r["guide"] else ""
+    command = (f".venv/bin/python -m tinydiff_lib sample --checkpoint checkpoints/{r['model']}.pt {by}"
+               f"--sampler {r['sampler']} --steps {r['steps']} --num-samples 64 --seed 0 --quiet "
+               f"--out book/figures/{out.name}")  # fmt: skip
+    return out, command
+
+
+def fewest_lines(rows: list[dict], shipped: str) -> list[str]:
+    """The grid of the shipped model's setting with the fewest hesitant samples, or the command that draws it."""
+    if (r := fewest_row(rows, shipped)) is None:
+        return []
+    out, command = fewest_figure(r)
+    what = (f"The setting of `{shipped}` with the lowest share in the table, {_sampler(r)} "
+            f"({100 * r['unsure']:.1f} %, FID {r['fid']:.3g}, precision {r['precision']:.3f}, recall "
+            f"{r['recall']:.3f} against a floor of {r['recall_floor']:.3f})")  # fmt: skip
+    if not out.exists():
+        return ["", f"{what}: its grid is not drawn yet (`{command}`)."]
+    caption = f"{what}: its 64 samples, seed 0, drawn by `{command}`."
+    return ["", f"```{{figure}} figures/{out.name}", ":width: 100%", "", caption, "```"]
+
+
 def grid_section(steps: dict) -> str:
     """The block: what the measure is, the table (``steps``: model -> training steps, for the labels), the floor."""
     if not RESULTS.exists() or not (rows := json.loads(RESULTS.read_text())["rows"]):
@@ -105,4 +136,4 @@ def grid_section(steps: dict) -> str:
     ]
     if more := longer_lines(rows, steps):
         lines += ["", " ".join(more)]
-    return "\n".join(lines)
+    return "\n".join(lines + fewest_lines(rows, next(iter(steps), "")))

@@ -69,7 +69,8 @@ def test_expected_hesitant_tiles_carry_the_uncertainty_of_the_share():
 def _row(model="film_unet_best", guide=None, unsure=0.05, tiles=((1, 2),)):
     return dict(model=model, guide=guide, guidance=0.15 if guide else 0.0, sampler="stochastic", steps=100,
                 unsure=unsure, unsure_floor=0.0115, fid=3.0, fid_floor=2.0, precision=0.83, precision_floor=0.874,
-                num_samples=2000, grid_unsure_tiles=[list(t) for t in tiles])  # fmt: skip
+                recall=0.85, recall_floor=0.89, num_samples=2000,
+                grid_unsure_tiles=[list(t) for t in tiles])  # fmt: skip
 
 
 def test_the_block_reads_the_study_file(tmp_path, monkeypatch):
@@ -97,3 +98,18 @@ def test_a_guide_other_than_the_cards_is_named_in_the_sampler_column():
     weak = page._sampler(_row(guide="film_unet_best_guide800"))
     assert weak == "stochastic-100, autoguided by `film_unet_best_guide800` w = 0.15"
     assert page.CARD_GUIDE == CARD["autoguidance"]["guide"]
+
+
+def test_the_grid_of_the_fewest_hesitant_samples_is_the_shipped_models_lowest_share(tmp_path, monkeypatch):
+    monkeypatch.setattr(page, "FIGURES", tmp_path)
+    rows = [_row(unsure=0.06), _row(guide="film_unet_best_guide800", unsure=0.03),
+            _row(model="recipe_edm_high_long", unsure=0.01)]  # fmt: skip
+    assert page.fewest_row(rows, "film_unet_best") is rows[1] and page.fewest_row(rows, "other") is None
+    out, command = page.fewest_figure(rows[1])
+    assert out == tmp_path / "grid_film_unet_best_film_unet_best_guide800_w0.15_stochastic100.png"
+    assert ("--guide-checkpoint checkpoints/film_unet_best_guide800.pt --guidance 0.15 --sampler stochastic "
+            f"--steps 100 --num-samples 64 --seed 0 --quiet --out book/figures/{out.name}") in command  # fmt: skip
+    assert "not drawn yet" in page.fewest_lines(rows, "film_unet_best")[1]
+    out.write_bytes(b"png")
+    lines = page.fewest_lines(rows, "film_unet_best")
+    assert lines[1] == f"```{{figure}} figures/{out.name}" and "(3.0 %, FID 3, precision 0.830" in lines[4]
