@@ -16,7 +16,8 @@ it was cut from (``recipe_edm_high_long`` at 45,000 steps, beyond the 150-minute
 alone and with the same autoguidance, once that run has finished. Then the sampler's levers left on the shipped
 checkpoint (``levers``): twice the passes (stochastic sampler at 200 steps, alone and with the card's guide),
 stronger pushes of the card's guide (PUSHES; w = 0.5 is the autoguidance study's other row scored at n = 10,000)
-and the same push from the weaker guide that ``make checkpoints`` ships (WEAK_GUIDE, its first 800 steps).
+and the first two of those pushes from the weaker guide that ``make checkpoints`` ships (WEAK_GUIDE, its first
+800 steps).
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def levers() -> list[dict]:
     """The shipped checkpoint's sampler levers after the card's settings (module docstring), each one change of the
     card's autoguided setting (or, for twice the passes alone, of the stochastic sampler alone)."""
     alone, guided = {"guide": None, "guidance": 0.0, "sampler": "stochastic", "steps": 200}, autoguidance()
-    pushes = [{**guided, "guidance": w} for w in PUSHES] + [{**guided, "guide": WEAK_GUIDE, "guidance": PUSHES[0]}]
+    pushes = [{**guided, "guidance": w} for w in PUSHES] + [{**guided, "guide": WEAK_GUIDE, "guidance": w}
+                                                            for w in PUSHES[:2]]  # fmt: skip
     return [{"model": BEST, **s} for s in (alone, {**guided, "steps": 200}, *pushes)]
 
 
