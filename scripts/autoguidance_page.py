@@ -37,10 +37,11 @@ def sampler_options(m: dict) -> str:
     return "" if (m["sampler"], m["steps"]) == RECOMMENDED else f" --sampler {m['sampler']} --steps {m['steps']}"
 
 
-def grid_command(m: dict) -> str:
-    return (f"{PY} -m tinydiff_lib sample --checkpoint checkpoints/{BEST}.pt --guide-checkpoint "
-            f"checkpoints/{m['guide']}.pt --guidance {m['guidance']:g}{sampler_options(m)} --num-samples 64 "
-            f"--seed 0 --quiet --out book/figures/{FIGURE.name}")  # fmt: skip
+def grid_command(m: dict, out: Path = FIGURE) -> str:
+    """The command that draws the 64-sample grid (seed 0) of row ``m`` of the best checkpoint into ``out``."""
+    guide = f" --guide-checkpoint checkpoints/{m['guide']}.pt --guidance {m['guidance']:g}" if m.get("guide") else ""
+    return (f"{PY} -m tinydiff_lib sample --checkpoint checkpoints/{BEST}.pt{guide}{sampler_options(m)} "
+            f"--num-samples 64 --seed 0 --quiet --out book/figures/{out.name}")  # fmt: skip
 
 
 def _guide_name(guide: str) -> str:

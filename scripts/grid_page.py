@@ -7,9 +7,12 @@ import json
 import math
 from pathlib import Path
 
+from autoguidance_page import grid_command
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results" / "grid.json"
 FIGURES = REPO / "book" / "figures"
+CARD = REPO / "checkpoints" / "film_unet_best.json"
 COMMAND = ".venv/bin/python scripts/grid_study.py --threads 2"
 HEAD = [
     "| model | sampler | unsure | hesitant tiles per 64, expected | a grid with none, chance | in the grid drawn | "
@@ -18,8 +21,8 @@ HEAD = [
 ]
 
 
-#: the guide of the card's setting, left unnamed in the table; any other guide is named
-CARD_GUIDE = "film_unet_best_guide"
+#: the guide of the card's setting (its ``autoguidance``), left unnamed in the table; any other guide is named
+CARD_GUIDE = (json.loads(CARD.read_text()).get("autoguidance") or {}).get("guide") if CARD.exists() else None
 
 
 def _sampler(r: dict) -> str:
@@ -87,11 +90,7 @@ def fewest_figure(r: dict) -> tuple[Path, str]:
     """Where the grid of setting ``r`` goes (the name spells the setting) and the command that draws it."""
     guide = f"_{r['guide']}_w{r['guidance']:g}" if r["guide"] else ""
     out = FIGURES / f"grid_{r['model']}{guide}_{r['sampler']}{r['steps']}.png"
-    by = f"--guide-checkpoint checkpoints/{r['guide']}.pt --guidance {r['guidance']:g} " if r["guide"] else ""
-    command = (f".venv/bin/python -m tinydiff_lib sample --checkpoint checkpoints/{r['model']}.pt {by}"
-               f"--sampler {r['sampler']} --steps {r['steps']} --num-samples 64 --seed 0 --quiet "
-               f"--out book/figures/{out.name}")  # fmt: skip
-    return out, command
+    return out, grid_command(r, out)
 
 
 def fewest_lines(rows: list[dict], shipped: str) -> list[str]:
