@@ -40,6 +40,8 @@ def sampler_options(m: dict) -> str:
 def grid_command(m: dict, out: Path = FIGURE) -> str:
     """The command that draws the 64-sample grid (seed 0) of row ``m`` of the best checkpoint into ``out``."""
     guide = f" --guide-checkpoint checkpoints/{m['guide']}.pt --guidance {m['guidance']:g}" if m.get("guide") else ""
+    if m.get("interval"):
+        guide += " --guide-interval " + ",".join(f"{v:g}" for v in m["interval"])
     return (f"{PY} -m tinydiff_lib sample --checkpoint checkpoints/{BEST}.pt{guide}{sampler_options(m)} "
             f"--num-samples 64 --seed 0 --quiet --out book/figures/{out.name}")  # fmt: skip
 

@@ -28,6 +28,8 @@ CARD_GUIDE = (json.loads(CARD.read_text()).get("autoguidance") or {}).get("guide
 def _sampler(r: dict) -> str:
     by = f" by `{r['guide']}`" if r["guide"] and r["guide"] != CARD_GUIDE else ""
     guided = f", autoguided{by} w = {r['guidance']:g}" if r["guide"] else ""
+    if r.get("interval"):
+        guided += " for {:g} < σ ≤ {:g}".format(*r["interval"])
     return f"{r['sampler']}-{r['steps']}{guided}"
 
 
@@ -89,6 +91,8 @@ def fewest_row(rows: list[dict], shipped: str) -> dict | None:
 def fewest_figure(r: dict) -> tuple[Path, str]:
     """Where the grid of setting ``r`` goes (the name spells the setting) and the command that draws it."""
     guide = f"_{r['guide']}_w{r['guidance']:g}" if r["guide"] else ""
+    if r.get("interval"):
+        guide += "_sigma{:g}-{:g}".format(*r["interval"])
     out = FIGURES / f"grid_{r['model']}{guide}_{r['sampler']}{r['steps']}.png"
     return out, grid_command(r, out)
 

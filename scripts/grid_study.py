@@ -17,7 +17,9 @@ alone and with the same autoguidance, once that run has finished. Then the sampl
 checkpoint (``levers``): twice the passes (stochastic sampler at 200 steps, alone and with the card's guide),
 stronger pushes of the card's guide (PUSHES; w = 0.5 is the autoguidance study's other row scored at n = 10,000)
 and the first two of those pushes from the weaker guide that ``make checkpoints`` ships (WEAK_GUIDE, its first
-800 steps).
+800 steps). Last, the weaker guide's pushes limited to a guidance interval (INTERVALS, σ_lo < σ <= σ_hi,
+``sample --guide-interval``; Kynkäänniemi et al. 2024): guidance where the digit's shape is decided, the model
+alone at the highest and lowest noise levels, where a push costs spread and has little left to fix.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ def settings() -> list[dict]:
 
 
 PUSHES, WEAK_GUIDE = (0.5, 1.0, 2.0), "film_unet_best_guide800"
+#: (w, (σ_lo, σ_hi)) of the weaker guide in a guidance interval; (0.28, 5.42] is the interval of Kynkäänniemi
+#: et al. for EDM2 (ImageNet-512, σ_data 0.5), close to ours (σ_data 0.62)
+INTERVALS = ((1.0, (0.28, 5.42)), (2.0, (0.28, 5.42)))
 
 
 def levers() -> list[dict]:
@@ -71,11 +76,13 @@ def levers() -> list[dict]:
     alone, guided = {"guide": None, "guidance": 0.0, "sampler": "stochastic", "steps": 200}, autoguidance()
     pushes = [{**guided, "guidance": w} for w in PUSHES] + [{**guided, "guide": WEAK_GUIDE, "guidance": w}
                                                             for w in PUSHES[:2]]  # fmt: skip
-    return [{"model": BEST, **s} for s in (alone, {**guided, "steps": 200}, *pushes)]
+    limited = [{**guided, "guide": WEAK_GUIDE, "guidance": w, "interval": list(i)} for w, i in INTERVALS]
+    return [{"model": BEST, **s} for s in (alone, {**guided, "steps": 200}, *pushes, *limited)]
 
 
 def key(row: dict) -> tuple:
-    return row["model"], row["guide"], row["guidance"], row["sampler"], row["steps"]
+    interval = ",".join(f"{v:g}" for v in row["interval"]) if row.get("interval") else None
+    return row["model"], row["guide"], row["guidance"], row["sampler"], row["steps"], interval
 
 
 STUDY = RowFile(OUT, key, {"n": N, "unsure_below": td.UNSURE_BELOW, "grid": f"{GRID_SIZE} samples, seed 0"})
@@ -93,7 +100,7 @@ def _guide(row: dict) -> Path | None:
 def grid_unsure(path: Path, row: dict, sampler: str, steps: int) -> list[list[int]]:
     """[row, column] (from 1) of the tiles of the setting's 64-sample grid (seed 0, 8 per row, float32 like the
     page's figures drawn by ``sample``) that the classifier names with top probability below the threshold."""
-    model, schedule, ckpt, _ = load_sampling_model(path, _guide(row), row["guidance"])
+    model, schedule, ckpt, _ = load_sampling_model(path, _guide(row), row["guidance"], "cpu", row.get("interval"))
     objective = ckpt["config"].get("objective", "ddpm")  # float32 below, as `sample` draws the figures
     x = td.generate(model, schedule, GRID_SIZE, sampler, steps, seed=0, progress=False, objective=objective)
     _, probs = td.extract_features(td.load_feature_net(), x)  # (64, 10)
@@ -104,7 +111,8 @@ def grid_unsure(path: Path, row: dict, sampler: str, steps: int) -> list[list[in
 def score(row: dict) -> dict:
     start, path = time.perf_counter(), model_file(row["model"])
     m = td.evaluate_checkpoint(path, num_samples=N, sampler=row["sampler"], steps=row["steps"], seed=0,
-                               guidance=row["guidance"], guide=_guide(row), progress=False, bf16=True)  # fmt: skip
+                               guidance=row["guidance"], guide=_guide(row), progress=False, bf16=True,
+                               guide_interval=row.get("interval"))  # fmt: skip
     tiles = grid_unsure(path, row, row["sampler"], row["steps"])
     return {**row, **{k: m[k] for k in SCORES}, "grid_unsure_tiles": tiles,
             "eval_s": round(time.perf_counter() - start, 1), "checkpoint_sha256": td.file_sha256(path)}  # fmt: skip

@@ -34,11 +34,14 @@ def test_the_settings_follow_the_card_and_end_with_the_long_run():
 def test_the_levers_change_one_thing_of_the_card_setting_each():
     m, levers = CARD["autoguidance"], study.levers()
     assert all(r["model"] == study.BEST and r["sampler"] == "stochastic" for r in levers)
-    assert {(r["guide"], r["guidance"], r["steps"]) for r in levers} == {
-        (None, 0.0, 2 * m["steps"]), (m["guide"], m["guidance"], 2 * m["steps"]),
-        *((m["guide"], w, m["steps"]) for w in study.PUSHES),
-        *((study.WEAK_GUIDE, w, m["steps"]) for w in study.PUSHES[:2]),
+    interval = lambda r: tuple(r["interval"]) if r.get("interval") else None  # noqa: E731
+    assert {(r["guide"], r["guidance"], r["steps"], interval(r)) for r in levers} == {
+        (None, 0.0, 2 * m["steps"], None), (m["guide"], m["guidance"], 2 * m["steps"], None),
+        *((m["guide"], w, m["steps"], None) for w in study.PUSHES),
+        *((study.WEAK_GUIDE, w, m["steps"], None) for w in study.PUSHES[:2]),
+        *((study.WEAK_GUIDE, w, m["steps"], i) for w, i in study.INTERVALS),
     }  # fmt: skip
+    assert len(levers) == 7 + len(study.INTERVALS)
     assert all((REPO / "checkpoints" / f"{r['guide']}.pt").exists() for r in levers if r["guide"])
 
 
@@ -114,3 +117,28 @@ def test_the_grid_of_the_fewest_hesitant_samples_is_the_shipped_models_lowest_sh
     out.write_bytes(b"png")
     lines = page.fewest_lines(rows, "film_unet_best")
     assert lines[1] == f"```{{figure}} figures/{out.name}" and "(3.0 %, FID 3, precision 0.830" in lines[4]
+
+
+def test_an_interval_row_is_its_own_setting_and_its_grid_command_limits_the_push(tmp_path, monkeypatch):
+    monkeypatch.setattr(page, "FIGURES", tmp_path)
+    everywhere = _row(guide="film_unet_best_guide800")
+    limited = {**everywhere, "interval": [0.28, 5.42]}
+    assert study.key(everywhere)[-1] is None and study.key(limited)[-1] == "0.28,5.42"
+    assert study.key(json.loads(json.dumps(limited))) == study.key(limited)  # the same after the results file
+    assert page._sampler(limited).endswith("w = 0.15 for 0.28 < σ ≤ 5.42")
+    out, command = page.fewest_figure(limited)
+    assert out.name == "grid_film_unet_best_film_unet_best_guide800_w0.15_sigma0.28-5.42_stochastic100.png"
+    assert "--guidance 0.15 --guide-interval 0.28,5.42 --sampler stochastic" in command
+
+
+def test_an_interval_setting_is_scored_with_its_interval(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(
+        study.td, "evaluate_checkpoint", lambda path, **kw: seen.update(kw) or {k: 0.0 for k in study.SCORES}
+    )
+    monkeypatch.setattr(study, "grid_unsure", lambda path, row, sampler, steps: seen.update(grid=row) or [])
+    monkeypatch.setattr(study.td, "file_sha256", lambda path: "0")
+    row = {**study.levers()[-1]}
+    scored = study.score(row)
+    assert seen["guide_interval"] == row["interval"] and seen["grid"]["interval"] == row["interval"]
+    assert scored["interval"] == row["interval"]

@@ -22,15 +22,17 @@ The contract (relied on by the notebooks, the scripts and users' own code):
   Prints one JSON line: checkpoint, model, step, final_loss, wall_time_s, images_per_s.
 * ``sample --checkpoint PATH --num-samples N [--sampler ddpm|ddim|euler|heun|dpmpp_2m|stochastic]
   [--steps K] [--eta E] [--seed S] [--compile] [--label D | --prompt TEXT] [--guidance W]
-  [--guide-checkpoint GUIDE] --out FILE.npy|FILE.png``: ``.npy`` is uint8 (N, 28, 28),
+  [--guide-checkpoint GUIDE [--guide-interval LO,HI]] --out FILE.npy|FILE.png``: ``.npy`` is uint8 (N, 28, 28),
   0 = background, 255 = ink; ``.png`` a grid at 4 screen pixels per MNIST pixel. Without ``--sampler``
   (and ``--steps``) the sampler the checkpoint recommends is used. The same checkpoint and seed give the
   same samples on the same device. ``--guide-checkpoint GUIDE --guidance W`` samples an unconditional
-  checkpoint with autoguidance (:mod:`tinydiff_lib.autoguidance`): pushed by w away from the weaker GUIDE.
+  checkpoint with autoguidance (:mod:`tinydiff_lib.autoguidance`): pushed by w away from the weaker GUIDE,
+  at every noise level, or only for LO < σ <= HI with ``--guide-interval LO,HI``.
 * ``evaluate --checkpoint PATH [--num-samples N] [--sampler ...] [--steps K] [--seeds 0,1,2] [--guidance W]
-  [--guide-checkpoint GUIDE] [--prompts train|held_out]``: prints one JSON object with at least fid,
-  precision, recall, num_samples, sampler, steps, each score next to its real-data floor; for a conditional
-  checkpoint (an equal number of samples per digit) also accuracy, accuracy_per_digit and guidance.
+  [--guide-checkpoint GUIDE [--guide-interval LO,HI]] [--prompts train|held_out]``: prints one JSON object
+  with at least fid, precision, recall, num_samples, sampler, steps, each score next to its real-data floor;
+  for a conditional checkpoint (an equal number of samples per digit) also accuracy, accuracy_per_digit and
+  guidance.
 * A user mistake (bad argument, missing or wrong file, missing optional package) prints one line starting
   with ``error:`` and exits with status 2; anything else is a bug and shows its traceback.
 """
@@ -117,6 +119,17 @@ def _step_list(text: str) -> list[int]:
     return steps
 
 
+def _sigma_interval(text: str) -> tuple[float, float]:
+    """``0.28,5.42`` -> (0.28, 5.42): a σ range (σ_lo, σ_hi] with 0 <= σ_lo < σ_hi (``inf`` allowed for σ_hi)."""
+    try:
+        lo, hi = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two noise levels like 0.28,5.42, got {text!r}") from None
+    if not 0 <= lo < hi:
+        raise argparse.ArgumentTypeError(f"expected 0 <= sigma_lo < sigma_hi, got {text!r}")
+    return lo, hi
+
+
 def _seed_list(text: str) -> list[int]:
     try:
         seeds = [int(part) for part in text.split(",")]
@@ -199,7 +212,9 @@ def cmd_sample(args) -> int:
     if Path(args.out).suffix not in (".npy", ".png"):
         raise UserError(f"--out must end in .npy or .png, got {args.out}")
     device = get_device(args.device)
-    model, schedule, ckpt, cfg_w = load_sampling_model(args.checkpoint, args.guide_checkpoint, args.guidance, device)
+    model, schedule, ckpt, cfg_w = load_sampling_model(
+        args.checkpoint, args.guide_checkpoint, args.guidance, device, args.guide_interval
+    )
     sampler, steps = sampling_plan(ckpt, args.sampler, args.steps)
     net = torch.compile(model) if args.compile else model
     x = generate(net, schedule, args.num_samples, sampler, steps, args.eta, args.seed, batch_size=args.batch_size,
@@ -207,6 +222,8 @@ def cmd_sample(args) -> int:
                  prompts=args.prompt, guidance=cfg_w)  # fmt: skip
     path = save_samples(x, args.out)
     guided = {"guide": args.guide_checkpoint, "autoguidance": args.guidance} if args.guide_checkpoint else {}
+    if args.guide_interval:
+        guided["guide_interval"] = list(args.guide_interval)
     asked = {k: v for k, v in {"label": args.label, "prompt": args.prompt}.items() if v is not None}
     print(json.dumps({"out": str(path), "num_samples": len(x), "sampler": sampler,
                       "steps": resolve_steps(sampler, steps, schedule.num_steps),
@@ -226,7 +243,7 @@ def cmd_evaluate(args) -> int:
                                  seeds=args.seeds, batch_size=args.batch_size, device=args.device,
                                  feature_net=args.features, data_root=args.data_root, progress=not args.quiet,
                                  guidance=args.guidance, prompts=args.prompts,
-                                 guide=args.guide_checkpoint)  # fmt: skip
+                                 guide=args.guide_checkpoint, guide_interval=args.guide_interval)  # fmt: skip
     result.pop("per_seed", None)  # the summary only: one line of JSON
     print(json.dumps({k: [_short(a) for a in v] if isinstance(v, list) else _short(v) for k, v in result.items()}))
     return 0
@@ -258,6 +275,8 @@ def _add_sampling_options(p: argparse.ArgumentParser) -> None:
                    help="guidance scale w >= 0: classifier-free for conditional checkpoints (0: purely "
                         "conditional), or autoguidance with --guide-checkpoint")  # fmt: skip
     p.add_argument("--guide-checkpoint", help="autoguidance: a weaker checkpoint of the same kind to push away from")
+    p.add_argument("--guide-interval", type=_sigma_interval, metavar="LO,HI",
+                   help="autoguidance only for noise levels LO < sigma <= HI (default: every sigma)")  # fmt: skip
     p.add_argument("--batch-size", type=_positive_int, help="sampling batch (default 256 on a CPU, 4096 on a GPU)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

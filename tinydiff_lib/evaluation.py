@@ -229,6 +229,7 @@ def evaluate_checkpoint(
     eta: float = 0.0, seed: int = 0, seeds: list[int] | None = None, batch_size: int | None = None, device="auto",
     feature_net: FeatureNet | str | None = None, k: int = 3, data_root: str | os.PathLike | None = None,
     progress: bool = True, bf16: bool = False, guidance: float = 0.0, prompts: str | None = None, guide=None,
+    guide_interval=None,
 ) -> dict:  # fmt: skip
     """Sample ``num_samples`` images from a denoiser checkpoint and :func:`evaluate_images` them.
 
@@ -240,7 +241,8 @@ def evaluate_checkpoint(
     ``bf16``: sample under bfloat16 autocast where the device has bf16 units
     (:func:`~tinydiff_lib.sampling_io.sampling_bf16`); the dtype used is recorded in the result.
     ``guide``: a checkpoint of a weaker model of the same kind: sample with autoguidance of scale ``guidance``
-    (:mod:`tinydiff_lib.autoguidance`); the report adds ``guide`` and ``autoguidance``.
+    (:mod:`tinydiff_lib.autoguidance`); the report adds ``guide`` and ``autoguidance``. ``guide_interval``
+    (σ_lo, σ_hi): push only for σ in (σ_lo, σ_hi]; the report adds it as ``guide_interval``.
 
     With ``seeds=[s1, s2, ...]`` it samples once per seed and reports (:func:`mean_std_over_seeds`) the mean
     of each metric with its standard deviation over seeds as ``<name>_seed_std``, the class histogram
@@ -257,7 +259,8 @@ def evaluate_checkpoint(
         )
     device = get_device(device)
     net = feature_net if isinstance(feature_net, FeatureNet) else load_feature_net(feature_net, device)
-    model, schedule, ckpt, cfg_w = load_sampling_model(path, guide, guidance, device)  # cfg_w: 0 if autoguided
+    # cfg_w: the classifier-free scale, 0 if autoguided
+    model, schedule, ckpt, cfg_w = load_sampling_model(path, guide, guidance, device, guide_interval)
     sampler, steps = sampling_plan(ckpt, sampler, steps)
     bf16 = sampling_bf16(bf16, device)
     objective, condition = ckpt["config"].get("objective", "ddpm"), model_condition(model)
@@ -278,6 +281,7 @@ def evaluate_checkpoint(
         **({"condition": condition, "guidance": guidance} if condition != "none" else {}),
         **({"prompts": split} if split else {}),
         **({"guide": str(guide), "autoguidance": guidance} if guide is not None else {}),
+        **({"guide_interval": list(guide_interval)} if guide_interval is not None else {}),
         **({"seed": seeds[0]} if len(seeds) == 1 else {"seeds": seeds}),
         seconds=time.perf_counter() - start,
     )  # fmt: skip
