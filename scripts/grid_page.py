@@ -84,8 +84,9 @@ def longer_lines(rows: list[dict], steps: dict) -> list[str]:
 
 
 def fewest_row(rows: list[dict], shipped: str) -> dict | None:
-    """The shipped model's setting with the lowest share of hesitant samples (None without rows of it)."""
-    return min((r for r in rows if r["model"] == shipped), key=lambda r: r["unsure"], default=None)
+    """The shipped model's setting with the lowest share of hesitant samples, of two equal shares the one with the
+    lower FID (None without rows of it)."""
+    return min((r for r in rows if r["model"] == shipped), key=lambda r: (r["unsure"], r["fid"]), default=None)
 
 
 def fewest_figure(r: dict) -> tuple[Path, str]:
@@ -102,7 +103,8 @@ def fewest_lines(rows: list[dict], shipped: str) -> list[str]:
     if (r := fewest_row(rows, shipped)) is None:
         return []
     out, command = fewest_figure(r)
-    what = (f"The setting of `{shipped}` with the lowest share in the table, {_sampler(r)} "
+    what = (f"The setting of `{shipped}` with the lowest share in the table (of equal shares, the lower FID), "
+            f"{_sampler(r)} "
             f"({100 * r['unsure']:.1f} %, FID {r['fid']:.3g}, precision {r['precision']:.3f}, recall "
             f"{r['recall']:.3f} against a floor of {r['recall_floor']:.3f})")  # fmt: skip
     if not out.exists():

@@ -16,7 +16,7 @@ it was cut from (``recipe_edm_high_long`` at 45,000 steps, beyond the 150-minute
 alone and with the same autoguidance, once that run has finished. Then the sampler's levers left on the shipped
 checkpoint (``levers``): twice the passes (stochastic sampler at 200 steps, alone and with the card's guide),
 stronger pushes of the card's guide (PUSHES; w = 0.5 is the autoguidance study's other row scored at n = 10,000)
-and the first two of those pushes from the weaker guide that ``make checkpoints`` ships (WEAK_GUIDE, its first
+and the same pushes from the weaker guide that ``make checkpoints`` ships (WEAK_GUIDE, its first
 800 steps). Last, the weaker guide's pushes limited to a guidance interval (INTERVALS, σ_lo < σ <= σ_hi,
 ``sample --guide-interval``; Kynkäänniemi et al. 2024): guidance where the digit's shape is decided, the model
 alone at the highest and lowest noise levels, where a push costs spread and has little left to fix.
@@ -65,9 +65,9 @@ def settings() -> list[dict]:
 
 
 PUSHES, WEAK_GUIDE = (0.5, 1.0, 2.0), "film_unet_best_guide800"
-#: (w, (σ_lo, σ_hi)) of the weaker guide in a guidance interval; (0.28, 5.42] is the interval of Kynkäänniemi
-#: et al. for EDM2 (ImageNet-512, σ_data 0.5), close to ours (σ_data 0.62)
-INTERVALS = ((1.0, (0.28, 5.42)), (2.0, (0.28, 5.42)))
+#: (w, (σ_lo, σ_hi)) of the weaker guide in a guidance interval: (0.28, 5.42], the middle of EDM's range
+#: around σ_data (0.62 here), as implementations of Kynkäänniemi et al. default to; and (1, 10], higher
+INTERVALS = ((1.0, (0.28, 5.42)), (2.0, (0.28, 5.42)), (1.0, (1.0, 10.0)), (2.0, (1.0, 10.0)))
 
 
 def levers() -> list[dict]:
@@ -75,7 +75,7 @@ def levers() -> list[dict]:
     card's autoguided setting (or, for twice the passes alone, of the stochastic sampler alone)."""
     alone, guided = {"guide": None, "guidance": 0.0, "sampler": "stochastic", "steps": 200}, autoguidance()
     pushes = [{**guided, "guidance": w} for w in PUSHES] + [{**guided, "guide": WEAK_GUIDE, "guidance": w}
-                                                            for w in PUSHES[:2]]  # fmt: skip
+                                                            for w in PUSHES]  # fmt: skip
     limited = [{**guided, "guide": WEAK_GUIDE, "guidance": w, "interval": list(i)} for w, i in INTERVALS]
     return [{"model": BEST, **s} for s in (alone, {**guided, "steps": 200}, *pushes, *limited)]
 

@@ -38,10 +38,10 @@ def test_the_levers_change_one_thing_of_the_card_setting_each():
     assert {(r["guide"], r["guidance"], r["steps"], interval(r)) for r in levers} == {
         (None, 0.0, 2 * m["steps"], None), (m["guide"], m["guidance"], 2 * m["steps"], None),
         *((m["guide"], w, m["steps"], None) for w in study.PUSHES),
-        *((study.WEAK_GUIDE, w, m["steps"], None) for w in study.PUSHES[:2]),
+        *((study.WEAK_GUIDE, w, m["steps"], None) for w in study.PUSHES),
         *((study.WEAK_GUIDE, w, m["steps"], i) for w, i in study.INTERVALS),
     }  # fmt: skip
-    assert len(levers) == 7 + len(study.INTERVALS)
+    assert len(levers) == 8 + len(study.INTERVALS)
     assert all((REPO / "checkpoints" / f"{r['guide']}.pt").exists() for r in levers if r["guide"])
 
 
@@ -142,3 +142,8 @@ def test_an_interval_setting_is_scored_with_its_interval(monkeypatch):
     scored = study.score(row)
     assert seen["guide_interval"] == row["interval"] and seen["grid"]["interval"] == row["interval"]
     assert scored["interval"] == row["interval"]
+
+
+def test_of_two_equal_lowest_shares_the_grid_is_the_lower_fids():
+    rows = [{**_row(unsure=0.015), "fid": 20.0}, {**_row(unsure=0.015), "fid": 18.0}, _row(unsure=0.02)]
+    assert page.fewest_row(rows, "film_unet_best") is rows[1]

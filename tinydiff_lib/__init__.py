@@ -27,7 +27,7 @@ from . import (
     sigma_view,  # the σ-view helpers of notebook 07, used as tinydiff_lib.sigma_view
     text,  # prompts, captions and the text encoder of notebook 09, used as tinydiff_lib.text
 )
-from .autoguidance import AutoGuided, autoguided
+from .autoguidance import AutoGuided, autoguided, limited_guidance, noise_input
 from .checkpoint import CheckpointError, export_checkpoint, load_checkpoint, load_model, save_checkpoint
 from .conditioning import NULL_LABEL, Guided, guide, null_like
 from .data import DataNotFoundError, data_root, from_uint8, load_mnist, make_loader, mnist_tensor, to_uint8, to_unit
@@ -125,7 +125,7 @@ __all__ = [
     "FiLM", "ResBlock", "AttentionBlock", "Downsample", "Upsample",
     # conditioning: labels, prompts, classifier-free guidance
     "Guided", "guide", "null_like", "NULL_LABEL", "TextEncoder", "tokenize", "caption", "captions_for",
-    "AutoGuided", "autoguided",
+    "AutoGuided", "autoguided", "limited_guidance", "noise_input",
     "TRAIN_TEMPLATES", "HELD_OUT_TEMPLATES", "generate", "save_samples",
     # training and checkpoints
     "TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_ema", "make_optimizer", "lr_factor",

@@ -33,7 +33,15 @@ from torch import nn
 from .conditioning import check_guidance, model_condition
 from .errors import UsageError
 
-__all__ = ["AutoGuided", "check_guide", "autoguided", "load_sampling_model", "noise_input", "check_interval"]
+__all__ = [
+    "AutoGuided",
+    "check_guide",
+    "autoguided",
+    "load_sampling_model",
+    "noise_input",
+    "check_interval",
+    "limited_guidance",
+]
 
 
 def check_guide(main_ckpt: dict, guide_ckpt: dict) -> None:
@@ -113,6 +121,15 @@ class AutoGuided(nn.Module):
         return f"guidance={self.guidance}" + (f", t_range={self.t_range}" if self.t_range else "")
 
 
+def limited_guidance(model: nn.Module, guide: nn.Module, guidance: float, schedule, objective: str,
+                     interval=None) -> AutoGuided:  # fmt: skip
+    """:class:`AutoGuided` that pushes only for σ in ``interval`` = (σ_lo, σ_hi] (None: at every σ), the σ range
+    turned into the networks' time input by :func:`noise_input` for the checkpoint's ``objective``."""
+    interval = check_interval(interval)
+    t_range = None if interval is None else [noise_input(model, schedule, objective, s) for s in interval]
+    return AutoGuided(model, guide, guidance, t_range)
+
+
 def autoguided(path, guide_path, guidance: float, device="cpu", interval=None) -> tuple[AutoGuided, object, dict]:
     """(AutoGuided network, schedule, the main checkpoint) from two checkpoint files, checked by
     :func:`check_guide`; like :func:`~tinydiff_lib.checkpoint.load_model` for one. ``interval`` (σ_lo, σ_hi):
@@ -124,8 +141,7 @@ def autoguided(path, guide_path, guidance: float, device="cpu", interval=None) -
     guide, _, guide_ckpt = load_model(guide_path, device=device)
     check_guide(ckpt, guide_ckpt)
     objective = ckpt["config"].get("objective", "ddpm")
-    t_range = None if interval is None else [noise_input(model, schedule, objective, s) for s in interval]
-    return AutoGuided(model, guide, guidance, t_range).eval(), schedule, ckpt
+    return limited_guidance(model, guide, guidance, schedule, objective, interval).eval(), schedule, ckpt
 
 
 def load_sampling_model(path, guide=None, guidance: float = 0.0, device="cpu", interval=None) -> tuple:
