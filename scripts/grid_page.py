@@ -14,6 +14,9 @@ RESULTS = REPO / "results" / "grid.json"
 FIGURES = REPO / "book" / "figures"
 CARD = REPO / "checkpoints" / "film_unet_best.json"
 COMMAND = ".venv/bin/python scripts/grid_study.py --threads 2"
+CONFIRM = REPO / "results" / "grid_confirm.json"
+CONFIRM_COMMAND = ".venv/bin/python scripts/grid_study.py --confirm --threads 2"
+SETTING = ("model", "guide", "guidance", "sampler", "steps", "interval")
 HEAD = [
     "| model | sampler | unsure | hesitant tiles per 64, expected | a grid with none, chance | in the grid drawn | "
     "FID (× floor) | precision |",
@@ -98,6 +101,19 @@ def fewest_figure(r: dict) -> tuple[Path, str]:
     return out, grid_command(r, out)
 
 
+def confirm_line(r: dict) -> str:
+    """Setting ``r`` scored again at the cards' n (results/grid_confirm.json), or the command that does it; a file
+    of another setting (the study has found a lower share since) counts as not scored."""
+    c = json.loads(CONFIRM.read_text()) if CONFIRM.exists() else {}
+    if not c or any(c.get(k) != r.get(k) for k in SETTING):
+        return f"Not scored at n = 10,000 yet: `{CONFIRM_COMMAND}`."
+    return (f"At n = {c['num_samples']:,}, the cards' n (`{CONFIRM_COMMAND}`), the same setting scores FID "
+            f"{c['fid']:.3g}, {c['fid'] / c['fid_floor']:.1f}× the floor of {c['fid_floor']:.2f} (the card's target: "
+            f"at most 10×), precision {c['precision']:.3f} (floor {c['precision_floor']:.3f}), recall "
+            f"{c['recall']:.3f} (floor {c['recall_floor']:.3f}), and the classifier hesitates on "
+            f"{100 * c['unsure']:.1f} % of the samples (real digits: {100 * c['unsure_floor']:.1f} %).")  # fmt: skip
+
+
 def fewest_lines(rows: list[dict], shipped: str) -> list[str]:
     """The grid of the shipped model's setting with the fewest hesitant samples, or the command that draws it."""
     if (r := fewest_row(rows, shipped)) is None:
@@ -108,9 +124,9 @@ def fewest_lines(rows: list[dict], shipped: str) -> list[str]:
             f"({100 * r['unsure']:.1f} %, FID {r['fid']:.3g}, precision {r['precision']:.3f}, recall "
             f"{r['recall']:.3f} against a floor of {r['recall_floor']:.3f})")  # fmt: skip
     if not out.exists():
-        return ["", f"{what}: its grid is not drawn yet (`{command}`)."]
+        return ["", f"{what}: its grid is not drawn yet (`{command}`).", "", confirm_line(r)]
     caption = f"{what}: its 64 samples, seed 0, drawn by `{command}`."
-    return ["", f"```{{figure}} figures/{out.name}", ":width: 100%", "", caption, "```"]
+    return ["", f"```{{figure}} figures/{out.name}", ":width: 100%", "", caption, "```", "", confirm_line(r)]
 
 
 def grid_section(steps: dict) -> str:

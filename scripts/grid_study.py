@@ -2,6 +2,7 @@
 
     python scripts/grid_study.py --threads 2     # every setting not scored yet (one thread unless told)
     python scripts/grid_study.py --list          # the plan, and what is done
+    python scripts/grid_study.py --confirm --threads 2   # the drawn grid's setting at n = 10,000
 
 Issue 11 asks for a grid of 64 samples "in which a person names every digit". One grid is one draw; this study
 gives the rate behind it: the share of samples the MNIST classifier of the project's metric hesitates to name
@@ -20,6 +21,9 @@ and the same pushes from the weaker guide that ``make checkpoints`` ships (WEAK_
 800 steps). Last, the weaker guide's pushes limited to a guidance interval (INTERVALS, σ_lo < σ <= σ_hi,
 ``sample --guide-interval``; Kynkäänniemi et al. 2024): guidance where the digit's shape is decided, the model
 alone at the highest and lowest noise levels, where a push costs spread and has little left to fix.
+
+``--confirm`` scores the setting whose grid the results page draws (the shipped model's lowest share, of equal
+shares the lower FID) again at n = 10,000, the cards' n, into results/grid_confirm.json.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import tinydiff_lib as td  # noqa: E402
 from tinydiff_lib.autoguidance import load_sampling_model  # noqa: E402
 
 OUT = REPO / "results" / "grid.json"
+CONFIRM, CONFIRM_N = REPO / "results" / "grid_confirm.json", 10_000
 BEST, LONG = "film_unet_best", "recipe_edm_high_long"
 N, GRID_SIZE = 2_000, 64
 SCORES = ("unsure", "unsure_floor", "fid", "fid_floor", "precision", "precision_floor", "recall", "recall_floor",
@@ -108,6 +113,29 @@ def grid_unsure(path: Path, row: dict, sampler: str, steps: int) -> list[list[in
     return [[i // 8 + 1, i % 8 + 1] for i in hesitant]
 
 
+def setting(row: dict) -> dict:
+    """What a row samples with: model, guide, guidance, sampler, steps and, if it has one, the interval."""
+    return {k: row[k] for k in ("model", "guide", "guidance", "sampler", "steps", "interval") if k in row}
+
+
+def confirm() -> dict:
+    """The setting of the grid the results page draws, scored at CONFIRM_N samples, written to CONFIRM atomically."""
+    from grid_page import fewest_row
+
+    if (row := fewest_row(STUDY.rows(), BEST)) is None:
+        raise SystemExit(f"error: no row of {BEST} in {OUT.name} yet: run scripts/grid_study.py first")
+    start, path = time.perf_counter(), model_file(BEST)
+    m = td.evaluate_checkpoint(path, num_samples=CONFIRM_N, sampler=row["sampler"], steps=row["steps"], seed=0,
+                               guidance=row["guidance"], guide=_guide(row), progress=False, bf16=True,
+                               guide_interval=row.get("interval"))  # fmt: skip
+    out = {**setting(row), **{k: m[k] for k in SCORES}, "eval_s": round(time.perf_counter() - start, 1),
+           "checkpoint_sha256": td.file_sha256(path)}  # fmt: skip
+    tmp = CONFIRM.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=2) + "\n")
+    tmp.replace(CONFIRM)
+    return out
+
+
 def score(row: dict) -> dict:
     start, path = time.perf_counter(), model_file(row["model"])
     m = td.evaluate_checkpoint(path, num_samples=N, sampler=row["sampler"], steps=row["steps"], seed=0,
@@ -119,7 +147,13 @@ def score(row: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    if STUDY.worker_args(__doc__, argv, lambda a: lambda rows: settings()) is None:
+    def options(p):
+        p.add_argument("--confirm", action="store_true", help=f"score the drawn grid's setting at n = {CONFIRM_N:,}")
+
+    if (args := STUDY.worker_args(__doc__, argv, lambda a: lambda rows: settings(), options)) is None:
+        return 0
+    if args.confirm:
+        print(json.dumps(confirm()), flush=True)
         return 0
     while row := STUDY.claim_next(lambda rows: settings(), lambda r: model_file(r["model"]) is not None):
         scored = score(row)

@@ -147,3 +147,17 @@ def test_an_interval_setting_is_scored_with_its_interval(monkeypatch):
 def test_of_two_equal_lowest_shares_the_grid_is_the_lower_fids():
     rows = [{**_row(unsure=0.015), "fid": 20.0}, {**_row(unsure=0.015), "fid": 18.0}, _row(unsure=0.02)]
     assert page.fewest_row(rows, "film_unet_best") is rows[1]
+
+
+def test_the_drawn_setting_at_the_cards_n_is_read_only_for_that_setting(tmp_path, monkeypatch):
+    monkeypatch.setattr(page, "CONFIRM", tmp_path / "grid_confirm.json")
+    drawn = {**_row(guide="film_unet_best_guide800", unsure=0.015), "interval": [1.0, 10.0]}
+    assert page.confirm_line(drawn).startswith("Not scored at n = 10,000 yet: `")
+    scores = dict(fid=9.5, fid_floor=0.95, precision=0.86, precision_floor=0.87, recall=0.8, recall_floor=0.88,
+                  unsure=0.016, unsure_floor=0.012, num_samples=10000)  # fmt: skip
+    page.CONFIRM.write_text(json.dumps({**study.setting(drawn), **scores}))
+    line = page.confirm_line(drawn)
+    assert line.startswith("At n = 10,000, the cards' n (`") and "FID 9.5, 10.0× the floor of 0.95" in line
+    assert "hesitates on 1.6 % of the samples (real digits: 1.2 %)" in line
+    assert page.confirm_line({**drawn, "guidance": 1.0}).startswith("Not scored")  # another setting's file
+    assert page.confirm_line({k: v for k, v in drawn.items() if k != "interval"}).startswith("Not scored")
