@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
+from grid_page import SETTING, fewest_row  # noqa: E402
 from row_file import RowFile  # noqa: E402
 from score_recipes import final_step, weights_file  # noqa: E402
 
@@ -114,14 +115,13 @@ def grid_unsure(path: Path, row: dict, sampler: str, steps: int) -> list[list[in
 
 
 def setting(row: dict) -> dict:
-    """What a row samples with: model, guide, guidance, sampler, steps and, if it has one, the interval."""
-    return {k: row[k] for k in ("model", "guide", "guidance", "sampler", "steps", "interval") if k in row}
+    """What a row samples with (grid_page.SETTING: model, guide, guidance, sampler, steps and, if it has one, the
+    interval): what the results page matches the n = 10,000 score against."""
+    return {k: row[k] for k in SETTING if k in row}
 
 
 def confirm() -> dict:
     """The setting of the grid the results page draws, scored at CONFIRM_N samples, written to CONFIRM atomically."""
-    from grid_page import fewest_row
-
     if (row := fewest_row(STUDY.rows(), BEST)) is None:
         raise SystemExit(f"error: no row of {BEST} in {OUT.name} yet: run scripts/grid_study.py first")
     start, path = time.perf_counter(), model_file(BEST)

@@ -136,7 +136,6 @@ def autoguided(path, guide_path, guidance: float, device="cpu", interval=None) -
     push only for σ in (σ_lo, σ_hi] (module docstring); None: at every σ."""
     from .checkpoint import load_model
 
-    interval = check_interval(interval)
     model, schedule, ckpt = load_model(path, device=device)
     guide, _, guide_ckpt = load_model(guide_path, device=device)
     check_guide(ckpt, guide_ckpt)
