@@ -20,6 +20,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from autoguidance_page import section as autoguidance_lines  # noqa: E402
+from autoguidance_study import FID_AIM, FID_TARGET, PRECISION_TARGET  # noqa: E402
 from grid_page import grid_section  # noqa: E402
 from guidance_page import guidance_section  # noqa: E402
 from recipes_page import recipe_section  # noqa: E402
@@ -31,8 +32,6 @@ PAGE = REPO / "book" / "results.md"
 PY = ".venv/bin/python"
 CLIMB = LADDER[:4]  # the rungs along which FID must fall: TinyConv → MiniUNet → MiniUNetV2 → FiLM U-Net
 BEST = "film_unet_best"
-#: the best FiLM U-Net's targets (issue 11): FID at most 10x the real-data floor (aim: 2x), precision >= 0.8
-FID_TARGET, FID_AIM, PRECISION_TARGET = 10.0, 2.0, 0.8
 
 
 def _json(path: Path) -> dict | None:

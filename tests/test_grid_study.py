@@ -155,9 +155,56 @@ def test_the_drawn_setting_at_the_cards_n_is_read_only_for_that_setting(tmp_path
     assert page.confirm_line(drawn).startswith("Not scored at n = 10,000 yet: `")
     scores = dict(fid=9.5, fid_floor=0.95, precision=0.86, precision_floor=0.87, recall=0.8, recall_floor=0.88,
                   unsure=0.016, unsure_floor=0.012, num_samples=10000)  # fmt: skip
-    page.CONFIRM.write_text(json.dumps({**study.setting(drawn), **scores}))
+    page.CONFIRM.write_text(json.dumps({"n": 10000, "rows": [{**study.setting(drawn), **scores}]}))
     line = page.confirm_line(drawn)
     assert line.startswith("At n = 10,000, the cards' n (`") and "FID 9.5, 10.0× the floor of 0.95" in line
+    assert "(the card's target, at most 10×: met), precision 0.860 (target ≥ 0.8: met; floor 0.870)" in line
     assert "hesitates on 1.6 % of the samples (real digits: 1.2 %)" in line
     assert page.confirm_line({**drawn, "guidance": 1.0}).startswith("Not scored")  # another setting's file
     assert page.confirm_line({k: v for k, v in drawn.items() if k != "interval"}).startswith("Not scored")
+
+
+def _target_rows():
+    """The fewest hesitant samples miss the FID cap; of the two that meet both targets the lower share wins."""
+    return [{**_row(guide="film_unet_best_guide800", unsure=0.015), "fid": 18.0},
+            {**_row(guide="film_unet_best_guide800", unsure=0.027), "fid": 8.5, "interval": [1.0, 10.0]},
+            {**_row(guide="film_unet_best_guide800", unsure=0.02), "fid": 8.0, "precision": 0.79},
+            {**_row(unsure=0.03), "fid": 5.9}, _row(model="recipe_edm_high_long", unsure=0.01)]  # fmt: skip
+
+
+def test_the_target_grid_is_the_lowest_share_that_meets_both_targets():
+    rows = _target_rows()
+    assert page.target_row(rows, "film_unet_best", 9.46) is rows[1]
+    assert page.target_row(rows, "film_unet_best", 8.4) is rows[3]  # a lower cap leaves the next one
+    assert page.target_row(rows, "film_unet_best", None) is None and page.target_row(rows, "other", 9.46) is None
+    assert page.fid_cap() == pytest.approx(10 * CARD["metrics"]["fid_floor"])
+
+
+def test_the_page_draws_the_fewest_and_the_target_grid_once_each(tmp_path, monkeypatch):
+    monkeypatch.setattr(page, "FIGURES", tmp_path)
+    monkeypatch.setattr(page, "fid_cap", lambda: 9.46)
+    rows = _target_rows()
+    assert page.drawn_rows(rows, "film_unet_best") == [rows[0], rows[1]]
+    text = "\n".join(page.fewest_lines(rows, "film_unet_best"))
+    assert text.count("not drawn yet") == 2 and "meet the card's targets at n = 2,000 (precision ≥ 0.8 and FID" in text
+    assert "w = 0.15 for 1 < σ ≤ 10 (2.7 %, FID 8.5, precision 0.830" in text
+    monkeypatch.setattr(page, "fid_cap", lambda: 20.0)  # the fewest meets the targets too: one grid
+    assert page.drawn_rows(rows, "film_unet_best") == [rows[0]]
+    assert "\n".join(page.fewest_lines(rows, "film_unet_best")).count("not drawn yet") == 1
+
+
+def test_confirm_scores_each_drawn_setting_once_per_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(page, "CONFIRM", tmp_path / "grid_confirm.json")
+    monkeypatch.setattr(study, "CONFIRM", page.CONFIRM)
+    monkeypatch.setattr(page, "fid_cap", lambda: 9.46)
+    rows, calls = _target_rows(), []
+    monkeypatch.setattr(study.STUDY, "rows", lambda: rows)
+    monkeypatch.setattr(study.td, "file_sha256", lambda path: "abc")
+    monkeypatch.setattr(study.td, "evaluate_checkpoint", lambda path, **kw: calls.append(kw) or
+                        {k: 0.5 for k in study.SCORES})  # fmt: skip
+    assert [r["guidance"] for r in study.confirm()] == [0.15, 0.15] and len(calls) == 2
+    assert calls[1]["guide_interval"] == [1.0, 10.0] and calls[0]["num_samples"] == study.CONFIRM_N
+    assert [page.confirmed(r)["checkpoint_sha256"] for r in rows[:2]] == ["abc", "abc"]
+    assert study.confirm() == [] and len(calls) == 2  # both held for this checkpoint: nothing scored again
+    monkeypatch.setattr(study.td, "file_sha256", lambda path: "new")
+    assert len(study.confirm()) == 2 and len(json.loads(page.CONFIRM.read_text())["rows"]) == 2
