@@ -250,5 +250,6 @@ def capacity_lines(rows: list[dict], n_full: int, n_small: int) -> list[str]:
         + (", ".join(f"{floors[n]:.3g} at n = {n:,}" for n in sorted(floors)) or "as above")
         + f". Speeds by `{capacity_speed_command(variant)}`, each run by `{PY} scripts/run_recipes.py --runs "
         "cap_<model>` (two one-thread jobs can share the runs); the train times are the runs' own wall "
-        "times, longer than the minutes where two runs shared the cores.",
+        "times, which depend on what else the machine ran: the steps, set from the benchmark's speeds, are what "
+        "holds the minutes equal.",
     ]
