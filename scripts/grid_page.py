@@ -10,6 +10,8 @@ from pathlib import Path
 from autoguidance_page import grid_command
 from autoguidance_study import FID_TARGET, PRECISION_TARGET
 
+import tinydiff_lib as td
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results" / "grid.json"
 FIGURES = REPO / "book" / "figures"
@@ -90,7 +92,7 @@ def longer_lines(rows: list[dict], steps: dict) -> list[str]:
 def fewest_row(rows: list[dict], shipped: str) -> dict | None:
     """The shipped model's setting with the lowest share of hesitant samples, of two equal shares the one with the
     lower FID (None without rows of it)."""
-    return min((r for r in rows if r["model"] == shipped), key=lambda r: (r["unsure"], r["fid"]), default=None)
+    return td.lowest_share([r for r in rows if r["model"] == shipped])
 
 
 def fid_cap() -> float | None:
@@ -105,8 +107,8 @@ def target_row(rows: list[dict], shipped: str, cap: float | None) -> dict | None
     n = 10,000). FID's upward bias shrinks as n grows (as the real-data floor's does), so such a setting is
     expected under the cap at 10,000 samples too, but sampling noise can move a score either way:
     ``grid_study.py --confirm`` measures it there. None where no setting qualifies."""
-    good = [r for r in rows if r["model"] == shipped and cap and r["fid"] <= cap and r["precision"] >= PRECISION_TARGET]
-    return fewest_row(good, shipped)
+    own = [r for r in rows if r["model"] == shipped]
+    return td.lowest_share(own, cap, PRECISION_TARGET) if cap else None
 
 
 def drawn_rows(rows: list[dict], shipped: str) -> list[dict]:

@@ -95,3 +95,15 @@ def test_read_results_reads_a_results_file_or_says_none(tmp_path):
     path.write_text('{"rows": [{"run": "a", "fid": 5.5}]}')
     assert td.read_results(str(path)) == {"rows": [{"run": "a", "fid": 5.5}]}
     assert td.read_results(tmp_path) is None  # a folder is not a results file
+
+
+def test_lowest_share_picks_the_fewest_hesitant_samples_within_the_caps():
+    """Of equal shares the lower FID; the caps leave out rows above the FID cap or below the precision floor."""
+    rows = [dict(unsure=0.015, fid=20.0, precision=0.87), dict(unsure=0.015, fid=18.0, precision=0.87),
+            dict(unsure=0.027, fid=8.6, precision=0.87), dict(unsure=0.02, fid=8.0, precision=0.79),
+            dict(unsure=0.03, fid=5.9, precision=0.86)]  # fmt: skip
+    assert td.lowest_share(rows) is rows[1]
+    assert td.lowest_share(rows, fid_cap=9.46, min_precision=0.8) is rows[2]
+    assert td.lowest_share(rows, fid_cap=9.46) is rows[3]  # without the precision floor
+    assert td.lowest_share(rows, fid_cap=8.5, min_precision=0.8) is rows[4]
+    assert td.lowest_share(rows, fid_cap=1.0) is None and td.lowest_share([]) is None

@@ -77,7 +77,7 @@ from .models import (
     build_model,
     sinusoidal_embedding,
 )
-from .notebook import LoadedModel, StageShape, glue, load_or_train, read_results, trace_shapes
+from .notebook import LoadedModel, StageShape, glue, load_or_train, lowest_share, read_results, trace_shapes
 from .ode_samplers import (
     ODE_SAMPLERS,
     churn_step,
@@ -142,7 +142,7 @@ __all__ = [
     "show_images", "plot_schedules", "forward_grid", "plot_loss", "scatter_2d", "animate_trajectory",
     "image_rows", "image_panels", "show_receptive_field",
     # notebook helpers
-    "load_or_train", "LoadedModel", "trace_shapes", "StageShape", "glue", "read_results",
+    "load_or_train", "LoadedModel", "trace_shapes", "StageShape", "glue", "read_results", "lowest_share",
     # errors
     "TinyDiffError", "UsageError", "MissingFileError", "MissingDependencyError",
     # utils

@@ -3,7 +3,8 @@
 ``load_or_train`` loads a shipped checkpoint of the ladder, or trains the model when asked to (or, when the
 checkpoint is missing, trains a short stand-in run and says so). ``trace_shapes`` runs one forward pass with
 hooks and lists what each named stage outputs, so a notebook can show an architecture's shapes. ``glue`` hands
-a value to the book's prose, and ``read_results`` reads a results file of the checkout (results/*.json).
+a value to the book's prose, ``read_results`` reads a results file of the checkout (results/*.json), and
+``lowest_share`` picks a setting from the grid study's rows (results/grid.json), as the results page does.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .hub import checkpoint_path
 from .schedule import NoiseSchedule
 from .training import TrainConfig, train
 
-__all__ = ["LoadedModel", "load_or_train", "StageShape", "trace_shapes", "glue", "read_results"]
+__all__ = ["LoadedModel", "load_or_train", "StageShape", "trace_shapes", "glue", "read_results", "lowest_share"]
 
 # the ladder budget of every shipped checkpoint (AdamW 1e-3 with a cosine decay, EMA 0.995, linear schedule)
 LADDER = dict(lr=1e-3, ema_decay=0.995)
@@ -130,3 +131,13 @@ def read_results(path: str | os.PathLike) -> dict | None:
     only the notebook and the shipped checkpoints are at hand), so a notebook can say what is not measured."""
     path = Path(path)
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def lowest_share(rows: list[dict], fid_cap: float | None = None, min_precision: float | None = None) -> dict | None:
+    """The row with the lowest share of samples the classifier hesitates on (``unsure``), of equal shares the one
+    with the lower ``fid``; with ``fid_cap`` and ``min_precision``, only among the rows with ``fid`` ≤ fid_cap and
+    ``precision`` ≥ min_precision. None where no row qualifies. ``rows``: grid-study rows of one model (dicts with
+    ``unsure``, ``fid`` and ``precision``), as scripts/grid_study.py writes them."""
+    good = [r for r in rows if (fid_cap is None or r["fid"] <= fid_cap)
+            and (min_precision is None or r["precision"] >= min_precision)]  # fmt: skip
+    return min(good, key=lambda r: (r["unsure"], r["fid"]), default=None)
