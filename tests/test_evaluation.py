@@ -140,6 +140,18 @@ def test_evaluate_prints_one_json_object(tiny_checkpoint, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["seeds"] == [0, 1] and {"fid_seed_std", "fid_floor_seed_std", "kid_seed_std"} <= set(result)
     assert KEYS <= set(result) and sum(result["class_histogram"]) == 32
+    assert result["sampling_dtype"] == "float32"
+
+
+def test_evaluate_bf16_asks_for_bfloat16_sampling(monkeypatch, capsys):
+    """``evaluate --bf16`` hands bf16=True to evaluate_checkpoint (the cards' and studies' sampling dtype)."""
+    import tinydiff_lib.evaluation as evaluation
+
+    seen = []
+    monkeypatch.setattr(evaluation, "evaluate_checkpoint", lambda *a, **kw: seen.append(kw["bf16"]) or {"fid": 1.0})
+    for extra in ([], ["--bf16"]):
+        assert main(["evaluate", "--checkpoint", "x.pt", "--quiet", *extra]) == 0
+    assert seen == [False, True] and json.loads(capsys.readouterr().out.splitlines()[-1]) == {"fid": 1.0}
 
 
 @pytest.mark.parametrize(

@@ -29,8 +29,10 @@ The contract (relied on by the notebooks, the scripts and users' own code):
   checkpoint with autoguidance (:mod:`tinydiff_lib.autoguidance`): pushed by w away from the weaker GUIDE,
   at every noise level, or only for LO < σ <= HI with ``--guide-interval LO,HI``.
 * ``evaluate --checkpoint PATH [--num-samples N] [--sampler ...] [--steps K] [--seeds 0,1,2] [--guidance W]
-  [--guide-checkpoint GUIDE [--guide-interval LO,HI]] [--prompts train|held_out]``: prints one JSON object
-  with at least fid, precision, recall, num_samples, sampler, steps, each score next to its real-data floor;
+  [--guide-checkpoint GUIDE [--guide-interval LO,HI]] [--prompts train|held_out] [--bf16]``: prints one JSON
+  object with at least fid, precision, recall, num_samples, sampler, steps, sampling_dtype, each score next to
+  its real-data floor (``--bf16`` samples under bfloat16 autocast, as the cards' scores were, where the device
+  has bf16 units);
   for a conditional checkpoint (an equal number of samples per digit) also accuracy, accuracy_per_digit and
   guidance.
 * A user mistake (bad argument, missing or wrong file, missing optional package) prints one line starting
@@ -243,7 +245,8 @@ def cmd_evaluate(args) -> int:
                                  seeds=args.seeds, batch_size=args.batch_size, device=args.device,
                                  feature_net=args.features, data_root=args.data_root, progress=not args.quiet,
                                  guidance=args.guidance, prompts=args.prompts,
-                                 guide=args.guide_checkpoint, guide_interval=args.guide_interval)  # fmt: skip
+                                 guide=args.guide_checkpoint, guide_interval=args.guide_interval,
+                                 bf16=args.bf16)  # fmt: skip
     result.pop("per_seed", None)  # the summary only: one line of JSON
     print(json.dumps({k: [_short(a) for a in v] if isinstance(v, list) else _short(v) for k, v in result.items()}))
     return 0
@@ -350,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", help="feature-network checkpoint (default checkpoints/mnist_features.pt)")
     p.add_argument("--prompts", choices=["train", "held_out"], help="text checkpoints: the template split (train)")
     p.add_argument("--data-root", help="folder holding MNIST/raw (default $TINYDIFF_DATA)")
+    p.add_argument("--bf16", action="store_true", help="sample under bfloat16 autocast, as the cards' and the "
+                   "studies' scores were, where the device has bf16 units (else float32, with a warning); the "
+                   "output's sampling_dtype says which")  # fmt: skip
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("params", help="print the parameter count of every registered model")
