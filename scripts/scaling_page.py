@@ -223,8 +223,8 @@ def capacity_lines(rows: list[dict], n_full: int, n_small: int) -> list[str]:
                       f"then `{PY} scripts/run_recipes.py --runs NAME` for each `cap_` run and "
                       f"`OMP_NUM_THREADS=1 {PY} scripts/score_recipes.py`."]  # fmt: skip
     if variant == "fp32":
-        out[-1] += (f" These runs trained in float32 on a CPU that only emulates bfloat16 "
-                    f"({speed_file.get('cpu_capability', 'unknown')}), so their minutes are that machine's and "
+        out[-1] += (f" These runs train in float32, their steps set from float32 speeds measured on a CPU that "
+                    f"only emulates bfloat16 ({speed_file.get('cpu_capability', 'unknown')}), so their minutes "
                     "compare with each other, not with the curve above, whose runs trained under bfloat16 on a "
                     "CPU that computes it.")  # fmt: skip
     speed = {r["model"]: r for r in speed_file["rows"] if r["variant"] == variant}

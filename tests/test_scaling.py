@@ -170,7 +170,7 @@ def test_the_float32_capacity_study_is_planned_scored_and_tabulated_as_float32(t
     fp32_row = dict(_row("cap_film_unet", base, study.N_CHOOSE, fid=8.0, wall=600.0), bf16=False)
     text = "\n".join(page.capacity_lines(_chosen_sampler_rows() + [bf16_row, fp32_row], study.N_FULL, study.N_CHOOSE))
     assert f"| `film_unet` | 1,000 | 400 | {base:,} | {base * 64:,} | – | – | – | 8 (4.0×) | 10 min |" in text
-    assert "trained in float32 on a CPU that only emulates bfloat16 (AVX2)" in text
+    assert "their steps set from float32 speeds measured on a CPU that only emulates bfloat16 (AVX2)" in text
     assert "Every row: float32 training and sampling" in text and "--variants fp32" in text
 
 
