@@ -158,14 +158,14 @@ def grid_lines(r: dict, what: str) -> list[str]:
 
 def fewest_lines(rows: list[dict], shipped: str) -> list[str]:
     """The grids of the shipped model's settings in :func:`drawn_rows`, each with its n = 10,000 line."""
-    fewest, cap = fewest_row(rows, shipped), fid_cap()
-    target = target_row(rows, shipped, cap)
-    out = grid_lines(fewest, f"The setting of `{shipped}` with the lowest share in the table (of equal shares, "
-                             "the lower FID)") if fewest else []  # fmt: skip
-    if target and target is not fewest:
-        out += grid_lines(target, f"The lowest share among the settings that already meet the card's targets at "
-                                  f"n = {target['num_samples']:,} (precision ≥ {PRECISION_TARGET:g} and FID ≤ "
-                                  f"{FID_TARGET:g} × the floor at n = 10,000, {cap:.2f})")  # fmt: skip
+    fewest, out = fewest_row(rows, shipped), []
+    for r in drawn_rows(rows, shipped):
+        what = (f"The setting of `{shipped}` with the lowest share in the table (of equal shares, the lower FID)"
+                if r is fewest else
+                f"The lowest share among the settings that already meet the card's targets at n = "
+                f"{r['num_samples']:,} (precision ≥ {PRECISION_TARGET:g} and FID ≤ {FID_TARGET:g} × the floor at "
+                f"n = 10,000, {fid_cap():.2f})")  # fmt: skip
+        out += grid_lines(r, what)
     return out
 
 

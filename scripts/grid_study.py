@@ -124,11 +124,11 @@ def setting(row: dict) -> dict:
 
 def confirm() -> list[dict]:
     """The settings of the grids the results page draws (grid_page.drawn_rows), each scored at CONFIRM_N samples
-    unless results/grid_confirm.json holds it for the same checkpoint; the file is rewritten atomically after
-    each. Returns the rows scored now."""
+    unless results/grid_confirm.json holds it for the same checkpoint; each score is added to that file (a
+    RowFile, keyed like the study) as soon as it is made. Returns the rows scored now."""
     if not (drawn := drawn_rows(STUDY.rows(), BEST)):
         raise SystemExit(f"error: no row of {BEST} in {OUT.name} yet: run scripts/grid_study.py first")
-    path, done = model_file(BEST), []
+    scores, path, done = RowFile(CONFIRM, key, {"n": CONFIRM_N}), model_file(BEST), []
     sha = td.file_sha256(path)
     for row in drawn:
         if (c := confirmed(row)) and c["checkpoint_sha256"] == sha:
@@ -137,14 +137,9 @@ def confirm() -> list[dict]:
         m = td.evaluate_checkpoint(path, num_samples=CONFIRM_N, sampler=row["sampler"], steps=row["steps"], seed=0,
                                    guidance=row["guidance"], guide=_guide(row), progress=False, bf16=True,
                                    guide_interval=row.get("interval"))  # fmt: skip
-        out = {**setting(row), **{k: m[k] for k in SCORES}, "eval_s": round(time.perf_counter() - start, 1),
-               "checkpoint_sha256": sha}  # fmt: skip
-        rows = json.loads(CONFIRM.read_text())["rows"] if CONFIRM.exists() else []
-        rows = [r for r in rows if setting(r) != setting(row)] + [out]
-        tmp = CONFIRM.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"n": CONFIRM_N, "rows": rows}, indent=2) + "\n")
-        tmp.replace(CONFIRM)
-        done.append(out)
+        done.append({**setting(row), **{k: m[k] for k in SCORES}, "eval_s": round(time.perf_counter() - start, 1),
+                     "checkpoint_sha256": sha})  # fmt: skip
+        scores.add(done[-1])
     return done
 
 
