@@ -69,6 +69,20 @@ def _floor(rows: list[dict], n: int) -> str:
     )
 
 
+def dtype_lines(rows: list[dict]) -> list[str]:
+    """bfloat16 against float32 sampling: the last float32 row that has a bfloat16 twin (same run, step, weights,
+    sampler and n); float32 rows of a study trained in float32 (no twin) are not this comparison."""
+    same = ("run", "step", "weights", "sampler", "steps", "n")
+    pairs = [(f, b) for f in rows if f.get("bf16") is False
+             if (b := _find(rows, **{k: f[k] for k in same}, bf16=True))]  # fmt: skip
+    if not pairs:
+        return []
+    fp32, bf16 = pairs[-1]
+    return ["", f"bfloat16 against float32 sampling (`{fp32['run']}`, {fp32['sampler']}-{fp32['steps']}, "
+            f"n = {fp32['n']:,}): FID {bf16['fid']:.3g} against {fp32['fid']:.3g}, precision "
+            f"{bf16['precision']:.3f} against {fp32['precision']:.3f}."]  # fmt: skip
+
+
 def _short(rows: list[dict], run: str, final: int, n_choose: int) -> dict | None:
     """The run's best ~20-pass sampler: the lowest-FID row of the comparison at n_choose."""
     want = (run, final, "ema0.999", n_choose, True)
@@ -145,14 +159,7 @@ def recipe_section() -> str:
                                steps=best["steps"], n=n_choose, bf16=True)  # fmt: skip
             if r:
                 out.append(f"| `{run}` | {step:,} | {r['images']:,} | {r['train_wall_s'] / 60:.0f} min | {_score(r)} |")
-    fp32 = _find(rows, bf16=False)
-    if fp32:
-        bf16 = _find(rows, run=fp32["run"], step=fp32["step"], weights=fp32["weights"], sampler=fp32["sampler"],
-                     steps=fp32["steps"], n=fp32["n"], bf16=True)  # fmt: skip
-        if bf16:
-            out += ["", f"bfloat16 against float32 sampling (`{fp32['run']}`, {fp32['sampler']}-{fp32['steps']}, "
-                    f"n = {fp32['n']:,}): FID {bf16['fid']:.3g} against {fp32['fid']:.3g}, precision "
-                    f"{bf16['precision']:.3f} against {fp32['precision']:.3f}."]  # fmt: skip
+    out += dtype_lines(rows)
     if runs := passes_figure(rows, n_choose):
         out += ["", "```{figure} figures/fid_vs_passes.png", ":width: 90%", "",
                 f"FID against network passes per image, every sampler, n = {n_choose:,} (lower is better; the dashed "

@@ -202,6 +202,25 @@ def figure(rows: list[dict], runs: dict[str, dict], n: int, rate) -> bool:
     return True
 
 
+def _bf16_sentence(rows: list[dict], speed_file: dict, base_steps: int) -> str:
+    """Where the bfloat16 capacity runs sit on the curve: the preset's run is the curve's recipe, shorter."""
+    from score_recipes import ALL, SCALING
+
+    long_run = next(iter(SCALING))
+    cpu = f" ({speed_file['cpu_capability']})" if speed_file.get("cpu_capability") else ""
+    text = (f" These runs train and sample under bfloat16 on a CPU that computes it{cpu}, like the curve above: "
+            f"`film_unet`'s row is the curve's recipe trained for {base_steps:,} steps")  # fmt: skip
+    if got := measured_rate(rows, long_run):
+        batch = ALL[long_run][1]["batch_size"]
+        text += f", {base_steps * batch / got[0] / 60:.0f} min at the long run's measured speed"
+    before = [s for s in ALL[long_run][1]["keep_at"] if s < base_steps]
+    after = [s for s in ALL[long_run][1]["keep_at"] if s > base_steps]
+    if before and after:
+        text += f" (between its snapshots at {max(before):,} and {min(after):,} steps)"
+    return text + (", with its learning rate annealed to zero by its last step, where the long run's is still "
+                   "near its peak.")  # fmt: skip
+
+
 def capacity_lines(rows: list[dict], n_full: int, n_small: int) -> list[str]:
     """The capacity study's table (equal minutes: experiments.capacity_runs), or how to measure it."""
     from score_recipes import CAPACITY, SPEED, passes
@@ -227,6 +246,8 @@ def capacity_lines(rows: list[dict], n_full: int, n_small: int) -> list[str]:
                     f"only emulates bfloat16 ({speed_file.get('cpu_capability', 'unknown')}), so their minutes "
                     "compare with each other, not with the curve above, whose runs trained under bfloat16 on a "
                     "CPU that computes it.")  # fmt: skip
+    else:
+        out[-1] += _bf16_sentence(rows, speed_file, CAPACITY_BASE_STEPS["bf16"])
     speed = {r["model"]: r for r in speed_file["rows"] if r["variant"] == variant}
     out += ["", f"| model | parameters | train images/s (benchmark) | steps | images | FID n = {n_full:,} (× floor) | "
             f"precision | recall | FID n = {n_small:,} (× floor) | train time |",

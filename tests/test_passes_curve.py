@@ -86,3 +86,11 @@ def test_the_shipped_checkpoint_is_also_scored_alone_with_its_autoguided_sampler
     assert study.control_rows(BEST) == [want]
     assert {**want, "bf16": True} in study.plan([], passes_for=BEST)
     assert all(r["run"] != BEST for r in study.plan([], passes_for="recipe_edm_high"))
+
+
+def test_the_dtype_line_pairs_a_float32_row_with_its_bfloat16_twin_and_skips_float32_only_studies():
+    pair = [_row("recipe_ddpm", "ddim", 20, fid=15.5), dict(_row("recipe_ddpm", "ddim", 20, fid=16.5), bf16=False)]
+    alone = dict(_row("recipe_edm_high", "dpmpp_2m", 20, fid=70.0), bf16=False)  # no bfloat16 twin
+    text = "\n".join(page.dtype_lines(pair + [alone]))
+    assert "bfloat16 against float32 sampling (`recipe_ddpm`, ddim-20, n = 2,000): FID 15.5 against 16.5" in text
+    assert page.dtype_lines([alone, pair[0]]) == []

@@ -154,6 +154,9 @@ def test_the_capacity_runs_are_planned_and_tabulated_once_measured(tmp_path, mon
     assert "| not scored yet | 20 min |" in text  # its n = 2,000 row is still missing
     assert text.count("| – | – | – | not scored yet | – |") == len(runs) - 1
     assert "float32" not in text and "Every row: bfloat16 training and sampling" in text
+    base = runs["cap_film_unet"][1]["steps"]
+    where = f"like the curve above: `film_unet`'s row is the curve's recipe trained for {base:,} steps"
+    assert f"on a CPU that computes it, {where}" in text
 
 
 def test_the_float32_capacity_study_is_planned_scored_and_tabulated_as_float32(tmp_path, monkeypatch):
