@@ -221,6 +221,42 @@ def _bf16_sentence(rows: list[dict], speed_file: dict, base_steps: int) -> str:
                    "near its peak.")  # fmt: skip
 
 
+def next_lines(rows: list[dict], n_full: int, sampler: tuple | None) -> list[str]:
+    """The run the capacity study points to (score_recipes.NEXT: the shipped model's recipe, schedule and minutes on
+    the preset of the lowest FID), and how far it is: scored next to the shipped model, or its run file's step."""
+    from score_recipes import CAPACITY, NEXT, SHIPPED, final_step
+
+    def got(run):
+        want = dict(run=run, step=final_step(run), n=n_full, weights="ema0.999", bf16=True)
+        hits = (r for r in rows if all(r[k] == v for k, v in want.items()) and (r["sampler"], r["steps"]) == sampler)
+        return next(hits, None)
+
+    scored = {CAPACITY[run][0]: r for run in CAPACITY if (r := got(run))}
+    if not NEXT or not scored:
+        return []
+    (run, (model, budget)), shipped = next(iter(NEXT.items())), next(iter(SHIPPED))
+    lowest = min(scored, key=lambda m: scored[m]["fid"])
+    command = f"`{PY} scripts/run_recipes.py --runs {run}`"
+    text = (f"**The next run.** The lowest FID at these minutes is `{lowest}`'s. `{run}` trains the shipped "
+            f"model's recipe and schedule on `{model}` for the shipped model's minutes: each step count of "
+            f"`{shipped}`'s schedule times the ratio of the capacity runs' steps, `{model}`'s over `film_unet`'s "
+            f"({budget['steps']:,} steps instead of {SHIPPED[shipped][1]['steps']:,}), by {command}")  # fmt: skip
+    mine, theirs = got(run), got(shipped)
+    if mine and theirs:
+        text += (f". At n = {n_full:,} with the same sampler it scores FID {mine['fid']:.3g} and precision "
+                 f"{mine['precision']:.3f}, against {theirs['fid']:.3g} and {theirs['precision']:.3f} for "
+                 f"`{shipped}`.")  # fmt: skip
+    elif (path := REPO / "runs" / f"{run}.pt").exists():
+        from tinydiff_lib import load_checkpoint
+
+        step = load_checkpoint(path)["step"]
+        text += (f"; its run file (`runs/{run}.pt`, committed) holds step {step:,} of {budget['steps']:,}, and the "
+                 "same command resumes it; `score_recipes.py` then scores it next to the shipped model.")  # fmt: skip
+    else:
+        text += "; not trained yet."
+    return ["", text]
+
+
 def capacity_lines(rows: list[dict], n_full: int, n_small: int) -> list[str]:
     """The capacity study's table (equal minutes: experiments.capacity_runs), or how to measure it."""
     from score_recipes import CAPACITY, SPEED, passes
@@ -263,14 +299,18 @@ def capacity_lines(rows: list[dict], n_full: int, n_small: int) -> list[str]:
                    f"{budget['steps']:,} | {budget['steps'] * budget['batch_size']:,} | {_cell(full)} | {s_text} | "
                    f"{wall} |")  # fmt: skip
     floors = {r["n"]: r["fid_floor"] for r in rows if r["run"] in CAPACITY}
-    return out + [
-        "",
-        f"Every row: {'bfloat16' if variant == 'bf16' else 'float32'} training and sampling, the main EMA "
-        f"(decay {next(iter(CAPACITY.values()))[1]['ema_decay']}), "
-        f"{sampler[0]}-{sampler[1]} ({passes(*sampler)} passes), seed 0; FID floors "
-        + (", ".join(f"{floors[n]:.3g} at n = {n:,}" for n in sorted(floors)) or "as above")
-        + f". Speeds by `{capacity_speed_command(variant)}`, each run by `{PY} scripts/run_recipes.py --runs "
-        "cap_<model>` (two one-thread jobs can share the runs); the train times are the runs' own wall "
-        "times, which depend on what else the machine ran: the steps, set from the benchmark's speeds, are what "
-        "holds the minutes equal.",
-    ]
+    return (
+        out
+        + [
+            "",
+            f"Every row: {'bfloat16' if variant == 'bf16' else 'float32'} training and sampling, the main EMA "
+            f"(decay {next(iter(CAPACITY.values()))[1]['ema_decay']}), "
+            f"{sampler[0]}-{sampler[1]} ({passes(*sampler)} passes), seed 0; FID floors "
+            + (", ".join(f"{floors[n]:.3g} at n = {n:,}" for n in sorted(floors)) or "as above")
+            + f". Speeds by `{capacity_speed_command(variant)}`, each run by `{PY} scripts/run_recipes.py --runs "
+            "cap_<model>` (two one-thread jobs can share the runs); the train times are the runs' own wall "
+            "times, which depend on what else the machine ran: the steps, set from the benchmark's speeds, are what "
+            "holds the minutes equal.",
+        ]
+        + next_lines(rows, n_full, sampler)
+    )

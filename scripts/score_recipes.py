@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import tinydiff_lib as td  # noqa: E402
-from tinydiff_lib.experiments import LONG_RUNS, RECIPE_BUDGET, RECIPES, RUNS, capacity_runs, final_loss  # noqa: E402
+from tinydiff_lib.experiments import LONG_RUNS, RECIPE_BUDGET, RECIPES, RUNS, best_on, capacity_runs, final_loss  # noqa: E402
 from tinydiff_lib.ode_samplers import ODE_SAMPLERS, network_passes  # noqa: E402
 from tinydiff_lib.sampling_io import generate, save_samples  # noqa: E402
 
@@ -55,7 +55,8 @@ SPEED = REPO / "results" / "cpu_speed_capacity.json"
 CAPACITY = capacity_runs(json.loads(SPEED.read_text()) if SPEED.exists() else None)
 #: shipped checkpoints whose passes curve may be scored too (``--passes-for``): checkpoints/<name>.pt, its EMA
 SHIPPED = {"film_unet_best": RUNS["film_unet_best"]}
-ALL = {**RECIPES, **LONG_RUNS, **CAPACITY, **SHIPPED}
+NEXT = best_on(json.loads(SPEED.read_text()) if SPEED.exists() else None)  # the shipped budget, another preset
+ALL = {**RECIPES, **LONG_RUNS, **CAPACITY, **SHIPPED, **NEXT}
 #: the scaling curve: each long run, scored at its snapshots with the best short sampler of the recipe it extends
 SCALING = {"recipe_edm_high_long": "recipe_edm_high"}
 
@@ -73,8 +74,9 @@ def final_step(run: str) -> int:
 
 
 def scaling_rows(rows: list[dict]) -> list[dict]:
-    """FID against training budget: every snapshot of each long run, its recipe's own snapshots at N_FULL, and
-    the capacity study's runs (equal minutes, the same sampler)."""
+    """FID against training budget: every snapshot of each long run, its recipe's own snapshots at N_FULL, the
+    capacity study's runs (equal minutes, the same sampler), and at N_FULL with that sampler the shipped model and
+    the run the study points to (NEXT, its budget on another preset)."""
     out = []
     for run, recipe in SCALING.items():
         if (best := best_short(recipe, rows)) is None:
@@ -86,6 +88,8 @@ def scaling_rows(rows: list[dict]) -> list[dict]:
                 for step in ALL[recipe][1]["keep_at"]]  # fmt: skip
         out += [dict(run=run, step=final_step(run), weights="ema0.999", sampler=best[0], steps=best[1], n=n,
                      bf16=ALL[run][1]["cpu_bf16"]) for n in (N_CHOOSE, N_FULL) for run in CAPACITY]  # fmt: skip
+        out += [dict(run=run, step=final_step(run), weights="ema0.999", sampler=best[0], steps=best[1], n=N_FULL)
+                for run in (*SHIPPED, *NEXT)]  # the shipped model, and the run that may replace it  # fmt: skip
     return out
 
 

@@ -13,7 +13,14 @@ sys.path.insert(0, str(REPO / "scripts"))
 import scaling_page as page  # noqa: E402
 import score_recipes as study  # noqa: E402
 
-from tinydiff_lib.experiments import CAPACITY_BASE_STEPS, CAPACITY_MODELS, capacity_runs, capacity_speed_command  # noqa: E402
+from tinydiff_lib.experiments import (  # noqa: E402
+    CAPACITY_BASE_STEPS,
+    CAPACITY_MODELS,
+    RUNS,
+    best_on,
+    capacity_runs,
+    capacity_speed_command,
+)
 from tinydiff_lib.optim import lr_factor  # noqa: E402
 
 LONG, RECIPE = next(iter(study.SCALING.items()))
@@ -203,3 +210,40 @@ def test_an_earlier_training_of_the_long_run_is_set_beside_the_new_one(tmp_path,
     assert f"| {mid:,} | 9 | not scored yet | 0.750 | – |" in text
     page.RESULTS.write_text(json.dumps({"rows": rows}))  # no earlier run: no such block
     assert "trained twice" not in page.scaling_section()
+
+
+def test_the_next_run_is_the_shipped_schedule_on_a_faster_preset_for_the_same_minutes():
+    assert best_on(None) == {}
+    speeds = _speeds() | {"rows": [dict(r, train=800.0) if r["model"] == "film_unet_noattn" else r
+                                   for r in _speeds()["rows"]]}  # fmt: skip
+    ((run, (model, budget)),) = best_on(speeds).items()
+    shipped = RUNS["film_unet_best"][1]
+    assert (run, model) == ("best_noattn", "film_unet_noattn")  # twice as fast: twice the steps
+    assert [budget[k] for k in ("steps", "lr_horizon", "cooldown_steps")] == [
+        2 * shipped[k] for k in ("steps", "lr_horizon", "cooldown_steps")]  # fmt: skip
+    assert budget["keep_at"] == () and {k: v for k, v in budget.items() if k not in _SCALED} == {
+        k: v for k, v in shipped.items() if k not in _SCALED}  # fmt: skip
+
+
+_SCALED = ("steps", "lr_horizon", "cooldown_steps", "keep_at")
+
+
+def test_the_page_names_the_lowest_preset_and_how_far_the_next_run_is(tmp_path, monkeypatch):
+    runs = capacity_runs(_speeds())
+    nxt = best_on(_speeds())
+    monkeypatch.setattr(study, "CAPACITY", runs)
+    monkeypatch.setattr(study, "NEXT", nxt)
+    monkeypatch.setattr(study, "ALL", {**study.ALL, **runs, **nxt})
+    monkeypatch.setattr(page, "REPO", tmp_path)  # no run file
+    cap = [_row(run, b["steps"], study.N_FULL, fid=9.0 if m == "film_unet_w16" else 12.0)
+           for run, (m, b) in runs.items()]  # fmt: skip
+    assert page.next_lines(cap[:0], study.N_FULL, ("dpmpp_2m", 20)) == []  # nothing to point to yet
+    text = "\n".join(page.next_lines(cap, study.N_FULL, ("dpmpp_2m", 20)))
+    assert "The lowest FID at these minutes is `film_unet_w16`'s" in text and text.endswith("not trained yet.")
+    ((run, (_, budget)),) = nxt.items()
+    mine = _row(run, budget["steps"], study.N_FULL, fid=3.0)
+    theirs = _row("film_unet_best", study.final_step("film_unet_best"), study.N_FULL, fid=5.0)
+    text = "\n".join(page.next_lines([*cap, mine, theirs], study.N_FULL, ("dpmpp_2m", 20)))
+    assert "it scores FID 3 and precision 0.750, against 5 and 0.750 for `film_unet_best`" in text
+    planned = {r["run"] for r in study.scaling_rows(_chosen_sampler_rows()) if r["n"] == study.N_FULL}
+    assert {run, "film_unet_best"} <= planned

@@ -14,7 +14,7 @@ from pathlib import Path
 __all__ = [
     "LADDER", "BUDGET", "RUNS", "CARD_EVAL", "FINAL_LOSS_WINDOW", "ABLATIONS", "ABLATION_EVAL", "final_loss",
     "train_command", "train_run", "RECIPE_BUDGET", "RECIPES", "LONG_RUNS", "COND_BUDGET", "CAPACITY_MODELS",
-    "CAPACITY_BASE_STEPS", "capacity_speed_command", "capacity_variant", "capacity_runs",
+    "CAPACITY_BASE_STEPS", "capacity_speed_command", "capacity_variant", "capacity_runs", "best_on",
 ]  # fmt: skip
 
 #: the ladder, in the order the book climbs it
@@ -158,6 +158,20 @@ def capacity_runs(speed: dict | None) -> dict[str, tuple[str, dict]]:
     base_steps = CAPACITY_BASE_STEPS[variant]
     steps = {m: int(round(base_steps * rates[m] / rates["film_unet"], -2)) for m in CAPACITY_MODELS}
     return {f"cap_{m}": (m, dict(base, steps=steps[m])) for m in CAPACITY_MODELS}
+
+
+def best_on(speed: dict | None, model: str = "film_unet_noattn") -> dict[str, tuple[str, dict]]:
+    """``best_<preset>`` -> (model, budget): film_unet_best's recipe and schedule on another capacity preset for
+    the same minutes, the lever the capacity study points to. Every step count of its schedule (steps, the LR
+    horizon, the cool-down) is multiplied by the preset's capacity-run steps over film_unet's (its measured speed
+    ratio, :func:`capacity_runs`); no snapshots. {} until those speeds are measured."""
+    runs = capacity_runs(speed)
+    if not runs:
+        return {}
+    ratio = runs[f"cap_{model}"][1]["steps"] / runs["cap_film_unet"][1]["steps"]
+    best = RUNS["film_unet_best"][1]
+    scaled = {k: int(round(best[k] * ratio, -1)) for k in ("steps", "lr_horizon", "cooldown_steps")}
+    return {f"best_{model.removeprefix('film_unet_')}": (model, dict(best, **scaled, keep_at=()))}
 
 
 #: the guide of film_unet_best under autoguidance (tinydiff_lib/autoguidance.py): the long run's first 1,600 of
