@@ -223,7 +223,8 @@ def _bf16_sentence(rows: list[dict], speed_file: dict, base_steps: int) -> str:
 
 def next_lines(rows: list[dict], n_full: int, sampler: tuple | None) -> list[str]:
     """The run the capacity study points to (score_recipes.NEXT: the shipped model's recipe, schedule and minutes on
-    the preset of the lowest FID), and how far it is: scored next to the shipped model, or its run file's step."""
+    film_unet_noattn, the preset of this study's lowest FID), and how far it is: scored next to the shipped model,
+    or the step its run file holds; [] until a capacity run is scored."""
     from score_recipes import CAPACITY, NEXT, SHIPPED, final_step
 
     def got(run):
@@ -299,18 +300,14 @@ def capacity_lines(rows: list[dict], n_full: int, n_small: int) -> list[str]:
                    f"{budget['steps']:,} | {budget['steps'] * budget['batch_size']:,} | {_cell(full)} | {s_text} | "
                    f"{wall} |")  # fmt: skip
     floors = {r["n"]: r["fid_floor"] for r in rows if r["run"] in CAPACITY}
-    return (
-        out
-        + [
-            "",
-            f"Every row: {'bfloat16' if variant == 'bf16' else 'float32'} training and sampling, the main EMA "
-            f"(decay {next(iter(CAPACITY.values()))[1]['ema_decay']}), "
-            f"{sampler[0]}-{sampler[1]} ({passes(*sampler)} passes), seed 0; FID floors "
-            + (", ".join(f"{floors[n]:.3g} at n = {n:,}" for n in sorted(floors)) or "as above")
-            + f". Speeds by `{capacity_speed_command(variant)}`, each run by `{PY} scripts/run_recipes.py --runs "
-            "cap_<model>` (two one-thread jobs can share the runs); the train times are the runs' own wall "
-            "times, which depend on what else the machine ran: the steps, set from the benchmark's speeds, are what "
-            "holds the minutes equal.",
-        ]
-        + next_lines(rows, n_full, sampler)
+    footnote = (
+        f"Every row: {'bfloat16' if variant == 'bf16' else 'float32'} training and sampling, the main EMA "
+        f"(decay {next(iter(CAPACITY.values()))[1]['ema_decay']}), "
+        f"{sampler[0]}-{sampler[1]} ({passes(*sampler)} passes), seed 0; FID floors "
+        + (", ".join(f"{floors[n]:.3g} at n = {n:,}" for n in sorted(floors)) or "as above")
+        + f". Speeds by `{capacity_speed_command(variant)}`, each run by `{PY} scripts/run_recipes.py --runs "
+        "cap_<model>` (two one-thread jobs can share the runs); the train times are the runs' own wall "
+        "times, which depend on what else the machine ran: the steps, set from the benchmark's speeds, are what "
+        "holds the minutes equal."
     )
+    return [*out, "", footnote, *next_lines(rows, n_full, sampler)]
