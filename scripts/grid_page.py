@@ -9,6 +9,7 @@ from pathlib import Path
 
 from autoguidance_page import grid_command
 from autoguidance_study import FID_TARGET, PRECISION_TARGET
+from score_recipes import NEXT
 
 import tinydiff_lib as td
 
@@ -79,13 +80,30 @@ def longer_lines(rows: list[dict], steps: dict) -> list[str]:
     (``steps``: model -> training steps; the first model is the shipped one)."""
     shipped, *longer = steps
     out = []
-    for r in (r for r in rows if r["model"] in longer):
-        same = next((b for b in rows if b["model"] == shipped and _sampler(b) == _sampler(r)), None)
-        if same:
+    for r in (r for r in rows if r["model"] in longer and r["model"] not in NEXT):
+        if same := _same_setting(rows, shipped, r):
             out.append(f"With {_sampler(r)}, {steps[r['model']] / steps[shipped]:.1f}× the training steps "
                        f"(`{r['model']}` to its end, beyond the budget) take the share from "
                        f"{100 * same['unsure']:.1f} % to {100 * r['unsure']:.1f} % and FID at n = "
                        f"{r['num_samples']:,} from {same['fid']:.3g} to {r['fid']:.3g}.")  # fmt: skip
+    return out
+
+
+def _same_setting(rows: list[dict], shipped: str, r: dict) -> dict | None:
+    """The shipped model's row at the setting of ``r`` (None if it has none)."""
+    return next((b for b in rows if b["model"] == shipped and _sampler(b) == _sampler(r)), None)
+
+
+def next_lines(rows: list[dict], shipped: str) -> list[str]:
+    """One sentence per setting scored for both: the shipped model against the run the capacity study points to
+    (score_recipes.NEXT: the shipped model's recipe and minutes on another preset)."""
+    out = []
+    for r in (r for r in rows if r["model"] in NEXT):
+        if same := _same_setting(rows, shipped, r):
+            out.append(f"With {_sampler(r)}, `{r['model']}` (`{NEXT[r['model']][0]}` for the shipped model's "
+                       f"minutes) has {100 * r['unsure']:.1f} % hesitant samples against {100 * same['unsure']:.1f} "
+                       f"%, FID at n = {r['num_samples']:,} {r['fid']:.3g} against {same['fid']:.3g} and precision "
+                       f"{r['precision']:.3f} against {same['precision']:.3f}.")  # fmt: skip
     return out
 
 
@@ -197,4 +215,6 @@ def grid_section(steps: dict) -> str:
     ]
     if more := longer_lines(rows, steps):
         lines += ["", " ".join(more)]
+    if other := next_lines(rows, next(iter(steps), "")):
+        lines += ["", " ".join(other)]
     return "\n".join(lines + fewest_lines(rows, next(iter(steps), "")))

@@ -20,7 +20,9 @@ stronger pushes of the card's guide (PUSHES; w = 0.5 is the autoguidance study's
 and the same pushes from the weaker guide that ``make checkpoints`` ships (WEAK_GUIDE, its first
 800 steps). Last, the weaker guide's pushes limited to a guidance interval (INTERVALS, σ_lo < σ <= σ_hi,
 ``sample --guide-interval``; Kynkäänniemi et al. 2024): guidance where the digit's shape is decided, the model
-alone at the highest and lowest noise levels, where a push costs spread and has little left to fix.
+alone at the highest and lowest noise levels, where a push costs spread and has little left to fix. Then, once
+it has finished, the run the capacity study points to (``score_recipes.NEXT``: the shipped model's recipe and
+minutes on another preset) at the shipped model's settings that matter for the grid (:func:`next_settings`).
 
 ``--confirm`` scores the settings whose grids the results page draws again at n = 10,000, the cards' n, into
 results/grid_confirm.json: the shipped model's lowest share (of equal shares the lower FID), and the lowest share
@@ -41,7 +43,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from grid_page import CONFIRM, SETTING, confirmed, drawn_rows  # noqa: E402
 from row_file import RowFile  # noqa: E402
-from score_recipes import final_step, weights_file  # noqa: E402
+from score_recipes import NEXT, final_step, weights_file  # noqa: E402
 
 import tinydiff_lib as td  # noqa: E402
 from tinydiff_lib.autoguidance import load_sampling_model  # noqa: E402
@@ -88,6 +90,29 @@ def levers() -> list[dict]:
     return [{"model": BEST, **s} for s in (alone, {**guided, "steps": 200}, *pushes, *limited)]
 
 
+#: the run the capacity study points to (score_recipes.NEXT: the shipped model's recipe and minutes on another
+#: preset), scored at the shipped model's settings once it has finished
+NEXT_RUN = next(iter(NEXT), None)
+
+
+def next_settings(rows: list[dict]) -> list[dict]:
+    """NEXT_RUN at the shipped model's settings that matter for the grid: EDM's stochastic sampler alone, the card's
+    autoguided setting, and the settings whose grids the page draws (grid_page.drawn_rows of ``rows``)."""
+    if NEXT_RUN is None:
+        return []
+    alone = {"guide": None, "guidance": 0.0, "sampler": "stochastic", "steps": 100}
+    drawn = [{k: v for k, v in setting(r).items() if k != "model"} for r in drawn_rows(rows, BEST)]
+    out = []
+    for s in (alone, autoguidance(), *drawn):
+        out += [s] if s not in out else []
+    return [{"model": NEXT_RUN, **s} for s in out]
+
+
+def plan(rows: list[dict]) -> list[dict]:
+    """Every row the study scores, in order: :func:`settings`, then :func:`next_settings`."""
+    return settings() + next_settings(rows)
+
+
 def key(row: dict) -> tuple:
     interval = ",".join(f"{v:g}" for v in row["interval"]) if row.get("interval") else None
     return row["model"], row["guide"], row["guidance"], row["sampler"], row["steps"], interval
@@ -97,7 +122,8 @@ STUDY = RowFile(OUT, key, {"n": N, "unsure_below": td.UNSURE_BELOW, "grid": f"{G
 
 
 def model_file(model: str) -> Path | None:
-    """The checkpoint of ``model``: shipped, or the long run's final EMA weights (None until it has finished)."""
+    """The checkpoint of ``model``: shipped, or a run's final EMA weights (the long run's, NEXT_RUN's; None until
+    it has finished)."""
     return REPO / "checkpoints" / f"{model}.pt" if model == BEST else weights_file(model, final_step(model), "ema0.999")
 
 
@@ -157,13 +183,13 @@ def main(argv=None) -> int:
     def options(p):
         p.add_argument("--confirm", action="store_true", help=f"score the drawn grids' settings at n = {CONFIRM_N:,}")
 
-    if (args := STUDY.worker_args(__doc__, argv, lambda a: lambda rows: settings(), options)) is None:
+    if (args := STUDY.worker_args(__doc__, argv, lambda a: plan, options)) is None:
         return 0
     if args.confirm:
         for out in confirm():
             print(json.dumps(out), flush=True)
         return 0
-    while row := STUDY.claim_next(lambda rows: settings(), lambda r: model_file(r["model"]) is not None):
+    while row := STUDY.claim_next(plan, lambda r: model_file(r["model"]) is not None):
         scored = score(row)
         STUDY.add(scored)
         print(json.dumps({k: scored[k] for k in ("model", "guidance", "sampler", "steps", "unsure", "unsure_floor",

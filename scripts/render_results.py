@@ -25,6 +25,7 @@ from grid_page import grid_section  # noqa: E402
 from guidance_page import guidance_section  # noqa: E402
 from recipes_page import recipe_section  # noqa: E402
 from scaling_page import scaling_section  # noqa: E402
+from score_recipes import NEXT  # noqa: E402
 
 from tinydiff_lib.experiments import ABLATIONS, BUDGET, LADDER, LONG_RUNS  # noqa: E402
 
@@ -262,9 +263,11 @@ BLOCKS = {"LADDER": ladder_table, "BEST": best_section, "LIBRARY": library_secti
 
 
 def _trained_steps() -> dict:
-    """Training steps of the models the grid study samples: the shipped card's and the long run's planned end."""
+    """Training steps of the models the grid study samples: the shipped card's, then the planned ends of the long
+    run and of the run the capacity study points to (NEXT)."""
     card = _json(REPO / "checkpoints" / f"{BEST}.json") or {}
-    return {**({BEST: card["steps"]} if "steps" in card else {}), **{n: b["steps"] for n, (_, b) in LONG_RUNS.items()}}
+    planned = {n: b["steps"] for n, (_, b) in {**LONG_RUNS, **NEXT}.items()}
+    return {**({BEST: card["steps"]} if "steps" in card else {}), **planned}
 
 
 def _markers(name: str) -> tuple[str, str]:

@@ -225,7 +225,7 @@ def next_lines(rows: list[dict], n_full: int, sampler: tuple | None) -> list[str
     """The run the capacity study points to (score_recipes.NEXT: the shipped model's recipe, schedule and minutes on
     film_unet_noattn, the preset of this study's lowest FID), and how far it is: scored next to the shipped model,
     or the step its run file holds; [] until a capacity run is scored."""
-    from score_recipes import CAPACITY, NEXT, SHIPPED, final_step
+    from score_recipes import CAPACITY, NEXT, SHIPPED, final_step, saved_step
 
     def got(run):
         want = dict(run=run, step=final_step(run), n=n_full, weights="ema0.999", bf16=True)
@@ -248,9 +248,7 @@ def next_lines(rows: list[dict], n_full: int, sampler: tuple | None) -> list[str
                  f"{mine['precision']:.3f}, against {theirs['fid']:.3g} and {theirs['precision']:.3f} for "
                  f"`{shipped}`.")  # fmt: skip
     elif (path := REPO / "runs" / f"{run}.pt").exists():
-        from tinydiff_lib import load_checkpoint
-
-        step = load_checkpoint(path)["step"]
+        step = saved_step(path)
         text += (f"; its run file (`runs/{run}.pt`, committed) holds step {step:,} of {budget['steps']:,}, and the "
                  "same command resumes it; `score_recipes.py` then scores it next to the shipped model.")  # fmt: skip
     else:

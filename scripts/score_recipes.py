@@ -176,7 +176,7 @@ def plan(rows: list[dict], passes_for: str | None = None) -> list[dict]:
     return [{**r, "bf16": r.get("bf16", True)} for r in out]
 
 
-def _saved_step(path: Path) -> int:
+def saved_step(path: Path) -> int:
     """The training step a checkpoint file holds, read once per version of the file (the plan asks per row)."""
     return _step_of(str(path), path.stat().st_mtime_ns)
 
@@ -190,7 +190,7 @@ def weights_file(run: str, step: int, weights: str) -> Path | None:
     """The exported checkpoint of one row (None while the run has not reached ``step``); a shipped one as it is."""
     if run in SHIPPED:
         path = REPO / "checkpoints" / f"{run}.pt"
-        return path if weights == "ema0.999" and path.exists() and _saved_step(path) == step else None
+        return path if weights == "ema0.999" and path.exists() and saved_step(path) == step else None
     src = REPO / "runs" / (f"{run}.pt" if step == final_step(run) else f"{run}.step{step}.pt")
     if not src.exists() or td.load_checkpoint(src)["step"] < step:
         return None

@@ -208,3 +208,31 @@ def test_confirm_scores_each_drawn_setting_once_per_checkpoint(tmp_path, monkeyp
     assert study.confirm() == [] and len(calls) == 2  # both held for this checkpoint: nothing scored again
     monkeypatch.setattr(study.td, "file_sha256", lambda path: "new")
     assert len(study.confirm()) == 2 and len(json.loads(page.CONFIRM.read_text())["rows"]) == 2
+
+
+def test_the_next_run_is_scored_at_the_shipped_models_drawn_settings(monkeypatch):
+    rows = [_row(unsure=0.06), {**_row(guide="film_unet_best_guide800", unsure=0.02), "interval": [1.0, 10.0]}]
+    mine = study.next_settings(rows)
+    assert mine and {r["model"] for r in mine} == {study.NEXT_RUN} == {next(iter(study.NEXT))}
+    what = [{k: v for k, v in r.items() if k != "model"} for r in mine]
+    assert what[:2] == [{"guide": None, "guidance": 0.0, "sampler": "stochastic", "steps": 100},
+                        study.autoguidance()]  # fmt: skip
+    drawn = {"guide": "film_unet_best_guide800", "guidance": 0.15, "sampler": "stochastic", "steps": 100,
+             "interval": [1.0, 10.0]}  # fmt: skip
+    assert drawn in what and len({study.key(r) for r in mine}) == len(mine)  # each setting once
+    assert study.plan(rows) == study.settings() + mine
+    monkeypatch.setattr(study, "NEXT_RUN", None)
+    assert study.next_settings(rows) == [] and study.plan(rows) == study.settings()
+
+
+def test_the_next_run_is_read_against_the_shipped_model_not_as_a_longer_run():
+    run = next(iter(page.NEXT))
+    rows = [_row(unsure=0.06), _row(model=run, unsure=0.03), _row(model=run, guide="film_unet_best_guide800")]
+    rows[1]["fid"], rows[1]["precision"] = 2.5, 0.845
+    steps = {"film_unet_best": 25200, "recipe_edm_high_long": 45000, run: 34650}
+    assert page.longer_lines(rows, steps) == []
+    assert page.next_lines(rows, "film_unet_best") == [
+        f"With stochastic-100, `{run}` (`{page.NEXT[run][0]}` for the shipped model's minutes) has 3.0 % hesitant "
+        "samples against 6.0 %, FID at n = 2,000 2.5 against 3 and precision 0.845 against 0.830."
+    ]  # the guided row has no shipped twin: no sentence
+    assert page.next_lines(rows, "other") == []
