@@ -95,15 +95,23 @@ def _same_setting(rows: list[dict], shipped: str, r: dict) -> dict | None:
 
 
 def next_lines(rows: list[dict], shipped: str) -> list[str]:
-    """One sentence per setting scored for both: the shipped model against the run the capacity study points to
-    (score_recipes.NEXT: the shipped model's recipe and minutes on another preset)."""
-    out = []
-    for r in (r for r in rows if r["model"] in NEXT):
-        if same := _same_setting(rows, shipped, r):
-            out.append(f"With {_sampler(r)}, `{r['model']}` (`{NEXT[r['model']][0]}` for the shipped model's "
-                       f"minutes) has {100 * r['unsure']:.1f} % hesitant samples against {100 * same['unsure']:.1f} "
-                       f"%, FID at n = {r['num_samples']:,} {r['fid']:.3g} against {same['fid']:.3g} and precision "
-                       f"{r['precision']:.3f} against {same['precision']:.3f}.")  # fmt: skip
+    """The run the capacity study points to (score_recipes.NEXT: the shipped model's recipe and minutes on another
+    preset) against the shipped model, a table row per setting scored for both ([] before any)."""
+    pairs = [(r, same) for r in rows if r["model"] in NEXT if (same := _same_setting(rows, shipped, r))]
+    if not pairs:
+        return []
+    run = pairs[0][0]["model"]
+    out = [f"**`{run}` against the shipped model.** `{run}` trains `{NEXT[run][0]}` for the shipped model's minutes "
+           "(its reason: the capacity study, after the scaling curve); at the same settings, seed and n, each cell "
+           f"reads `{run}` / `{shipped}`:", "",
+           f"| sampler | unsure | FID (n = {pairs[0][0]['num_samples']:,}) | precision | recall | "
+           "hesitant tiles in the grid drawn |",
+           "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r, same in pairs:
+        out.append(f"| {_sampler(r)} | {100 * r['unsure']:.1f} % / {100 * same['unsure']:.1f} % | {r['fid']:.3g} / "
+                   f"{same['fid']:.3g} | {r['precision']:.3f} / {same['precision']:.3f} | {r['recall']:.3f} / "
+                   f"{same['recall']:.3f} | {len(r['grid_unsure_tiles'])} / "
+                   f"{len(same['grid_unsure_tiles'])} |")  # fmt: skip
     return out
 
 
@@ -216,5 +224,5 @@ def grid_section(steps: dict) -> str:
     if more := longer_lines(rows, steps):
         lines += ["", " ".join(more)]
     if other := next_lines(rows, next(iter(steps), "")):
-        lines += ["", " ".join(other)]
+        lines += ["", *other]
     return "\n".join(lines + fewest_lines(rows, next(iter(steps), "")))

@@ -231,8 +231,9 @@ def test_the_next_run_is_read_against_the_shipped_model_not_as_a_longer_run():
     rows[1]["fid"], rows[1]["precision"] = 2.5, 0.845
     steps = {"film_unet_best": 25200, "recipe_edm_high_long": 45000, run: 34650}
     assert page.longer_lines(rows, steps) == []
-    assert page.next_lines(rows, "film_unet_best") == [
-        f"With stochastic-100, `{run}` (`{page.NEXT[run][0]}` for the shipped model's minutes) has 3.0 % hesitant "
-        "samples against 6.0 %, FID at n = 2,000 2.5 against 3 and precision 0.845 against 0.830."
-    ]  # the guided row has no shipped twin: no sentence
+    lines = page.next_lines(rows, "film_unet_best")
+    assert lines[0].startswith(f"**`{run}` against the shipped model.** `{run}` trains `{page.NEXT[run][0]}` for")
+    assert lines[2].startswith("| sampler | unsure | FID (n = 2,000) | precision |")
+    # one table row: the guided row has no shipped twin
+    assert lines[4:] == ["| stochastic-100 | 3.0 % / 6.0 % | 2.5 / 3 | 0.845 / 0.830 | 0.850 / 0.850 | 1 / 1 |"]
     assert page.next_lines(rows, "other") == []
