@@ -102,10 +102,10 @@ def next_lines(rows: list[dict], shipped: str) -> list[str]:
         return []
     run = pairs[0][0]["model"]
     out = [f"**`{run}` against the shipped model.** `{run}` trains `{NEXT[run][0]}` for the shipped model's minutes "
-           "(its reason: the capacity study, after the scaling curve); at the same settings, seed and n, each cell "
-           f"reads `{run}` / `{shipped}`:", "",
+           "(its reason: the capacity study, after the scaling curve); at the same settings, seed and n as the table "
+           f"above, each cell reads `{run}` / `{shipped}`:", "",
            f"| sampler | unsure | FID (n = {pairs[0][0]['num_samples']:,}) | precision | recall | "
-           "hesitant tiles in the grid drawn |",
+           "hesitant tiles, grid drawn |",
            "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r, same in pairs:
         out.append(f"| {_sampler(r)} | {100 * r['unsure']:.1f} % / {100 * same['unsure']:.1f} % | {r['fid']:.3g} / "
@@ -223,6 +223,6 @@ def grid_section(steps: dict) -> str:
     ]
     if more := longer_lines(rows, steps):
         lines += ["", " ".join(more)]
-    if other := next_lines(rows, next(iter(steps), "")):
-        lines += ["", *other]
-    return "\n".join(lines + fewest_lines(rows, next(iter(steps), "")))
+    shipped = next(iter(steps), "")
+    other = next_lines(rows, shipped)
+    return "\n".join(lines + fewest_lines(rows, shipped) + (["", *other] if other else []))

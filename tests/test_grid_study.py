@@ -237,3 +237,14 @@ def test_the_next_run_is_read_against_the_shipped_model_not_as_a_longer_run():
     # one table row: the guided row has no shipped twin
     assert lines[4:] == ["| stochastic-100 | 3.0 % / 6.0 % | 2.5 / 3 | 0.845 / 0.830 | 0.850 / 0.850 | 1 / 1 |"]
     assert page.next_lines(rows, "other") == []
+
+
+def test_the_next_runs_table_closes_the_block_after_the_shipped_models_grids(tmp_path, monkeypatch):
+    monkeypatch.setattr(page, "RESULTS", tmp_path / "grid.json")
+    monkeypatch.setattr(page, "FIGURES", tmp_path)  # no grid drawn: the block says how to draw it
+    run = next(iter(page.NEXT))
+    rows = [_row(unsure=0.06), _row(model=run, unsure=0.03)]
+    page.RESULTS.write_text(json.dumps({"unsure_below": 0.9, "rows": rows}))
+    text = page.grid_section({"film_unet_best": 25200, run: 34650})
+    assert text.index("grid is not drawn yet") < text.index(f"**`{run}` against the shipped model.**")
+    assert text.endswith("| stochastic-100 | 3.0 % / 6.0 % | 3 / 3 | 0.830 / 0.830 | 0.850 / 0.850 | 1 / 1 |")
