@@ -41,9 +41,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
+from autoguidance_study import guide_file  # noqa: E402
 from grid_page import CONFIRM, SETTING, confirmed, drawn_rows  # noqa: E402
 from row_file import RowFile  # noqa: E402
-from score_recipes import NEXT, final_step, weights_file  # noqa: E402
+from score_recipes import NEXT, NEXT_GUIDES, final_step, weights_file  # noqa: E402
 
 import tinydiff_lib as td  # noqa: E402
 from tinydiff_lib.autoguidance import load_sampling_model  # noqa: E402
@@ -93,17 +94,22 @@ def levers() -> list[dict]:
 #: the run the capacity study points to (score_recipes.NEXT: the shipped model's recipe and minutes on another
 #: preset), scored at the shipped model's settings once it has finished
 NEXT_RUN = next(iter(NEXT), None)
+#: a guide of NEXT_RUN's own preset, as weak as WEAK_GUIDE (score_recipes.NEXT_GUIDES: its first steps)
+NEXT_GUIDE = next(iter(NEXT_GUIDES), None)
 
 
 def next_settings(rows: list[dict]) -> list[dict]:
     """NEXT_RUN at the shipped model's settings that matter for the grid: EDM's stochastic sampler alone, the card's
-    autoguided setting, and the settings whose grids the page draws (grid_page.drawn_rows of ``rows``)."""
+    autoguided setting, and the settings whose grids the page draws (grid_page.drawn_rows of ``rows``); then those
+    of WEAK_GUIDE again with NEXT_GUIDE, a guide of NEXT_RUN's own preset (autoguidance asks for a weaker model of
+    the same kind)."""
     if NEXT_RUN is None:
         return []
     alone = {"guide": None, "guidance": 0.0, "sampler": "stochastic", "steps": 100}
     drawn = [{k: v for k, v in setting(r).items() if k != "model"} for r in drawn_rows(rows, BEST)]
+    own = [{**s, "guide": NEXT_GUIDE} for s in drawn if NEXT_GUIDE and s["guide"] == WEAK_GUIDE]
     out = []
-    for s in (alone, autoguidance(), *drawn):
+    for s in (alone, autoguidance(), *drawn, *own):
         out += [s] if s not in out else []
     return [{"model": NEXT_RUN, **s} for s in out]
 
@@ -128,7 +134,8 @@ def model_file(model: str) -> Path | None:
 
 
 def _guide(row: dict) -> Path | None:
-    return REPO / "checkpoints" / f"{row['guide']}.pt" if row["guide"] else None
+    """The row's guide: shipped, or a run's weights exported (autoguidance_study.guide_file); None: no guide."""
+    return guide_file(row["guide"]) if row["guide"] else None
 
 
 def grid_unsure(path: Path, row: dict, sampler: str, steps: int) -> list[list[int]]:
@@ -189,7 +196,8 @@ def main(argv=None) -> int:
         for out in confirm():
             print(json.dumps(out), flush=True)
         return 0
-    while row := STUDY.claim_next(plan, lambda r: model_file(r["model"]) is not None):
+    ready = lambda r: model_file(r["model"]) is not None and (not r["guide"] or _guide(r) is not None)  # noqa: E731
+    while row := STUDY.claim_next(plan, ready):
         scored = score(row)
         STUDY.add(scored)
         print(json.dumps({k: scored[k] for k in ("model", "guidance", "sampler", "steps", "unsure", "unsure_floor",

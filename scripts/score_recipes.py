@@ -30,7 +30,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import tinydiff_lib as td  # noqa: E402
-from tinydiff_lib.experiments import LONG_RUNS, RECIPE_BUDGET, RECIPES, RUNS, best_on, capacity_runs, final_loss  # noqa: E402
+from tinydiff_lib.experiments import (  # noqa: E402
+    LONG_RUNS,
+    RECIPE_BUDGET,
+    RECIPES,
+    RUNS,
+    best_on,
+    capacity_runs,
+    final_loss,
+    guide_on,
+)
 from tinydiff_lib.ode_samplers import ODE_SAMPLERS, network_passes  # noqa: E402
 from tinydiff_lib.sampling_io import generate, save_samples  # noqa: E402
 
@@ -56,7 +65,8 @@ CAPACITY = capacity_runs(json.loads(SPEED.read_text()) if SPEED.exists() else No
 #: shipped checkpoints whose passes curve may be scored too (``--passes-for``): checkpoints/<name>.pt, its EMA
 SHIPPED = {"film_unet_best": RUNS["film_unet_best"]}
 NEXT = best_on(json.loads(SPEED.read_text()) if SPEED.exists() else None)  # the shipped budget, another preset
-ALL = {**RECIPES, **LONG_RUNS, **CAPACITY, **SHIPPED, **NEXT}
+NEXT_GUIDES = guide_on(NEXT)  # a guide of NEXT's own preset, trained only: the grid study samples with it
+ALL = {**RECIPES, **LONG_RUNS, **CAPACITY, **SHIPPED, **NEXT, **NEXT_GUIDES}
 #: the scaling curve: each long run, scored at its snapshots with the best short sampler of the recipe it extends
 SCALING = {"recipe_edm_high_long": "recipe_edm_high"}
 

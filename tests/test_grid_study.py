@@ -220,6 +220,7 @@ def test_the_next_run_is_scored_at_the_shipped_models_drawn_settings(monkeypatch
     drawn = {"guide": "film_unet_best_guide800", "guidance": 0.15, "sampler": "stochastic", "steps": 100,
              "interval": [1.0, 10.0]}  # fmt: skip
     assert drawn in what and len({study.key(r) for r in mine}) == len(mine)  # each setting once
+    assert what[-1] == {**drawn, "guide": study.NEXT_GUIDE}  # the weak guide's setting again with the run's own
     assert study.plan(rows) == study.settings() + mine
     monkeypatch.setattr(study, "NEXT_RUN", None)
     assert study.next_settings(rows) == [] and study.plan(rows) == study.settings()

@@ -20,6 +20,7 @@ from tinydiff_lib.experiments import (  # noqa: E402
     best_on,
     capacity_runs,
     capacity_speed_command,
+    guide_on,
 )
 from tinydiff_lib.optim import lr_factor  # noqa: E402
 
@@ -226,6 +227,15 @@ def test_the_next_run_is_the_shipped_schedule_on_a_faster_preset_for_the_same_mi
 
 
 _SCALED = ("steps", "lr_horizon", "cooldown_steps", "keep_at")
+
+
+def test_the_next_runs_guide_is_its_first_steps_as_weak_as_the_shipped_weak_guide():
+    best = {"best_x": ("film_unet_x", dict(RUNS["film_unet_best"][1], steps=2 * RUNS["film_unet_best"][1]["steps"]))}
+    ((name, (model, budget)),) = guide_on(best).items()
+    assert (name, model, budget["stop_at"]) == ("best_x_guide1600", "film_unet_x", 1600)  # 800 × twice the steps
+    assert {k: v for k, v in budget.items() if k != "stop_at"} == best["best_x"][1]  # the same run, stopped early
+    assert RUNS["film_unet_best_guide800"][1]["stop_at"] == 800 and guide_on({}) == {}
+    assert set(study.NEXT_GUIDES) <= set(study.ALL)  # run_recipes.py trains it
 
 
 def test_the_page_names_the_lowest_preset_and_how_far_the_next_run_is(tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ __all__ = [
     "LADDER", "BUDGET", "RUNS", "CARD_EVAL", "FINAL_LOSS_WINDOW", "ABLATIONS", "ABLATION_EVAL", "final_loss",
     "train_command", "train_run", "RECIPE_BUDGET", "RECIPES", "LONG_RUNS", "COND_BUDGET", "CAPACITY_MODELS",
     "CAPACITY_BASE_STEPS", "capacity_speed_command", "capacity_variant", "capacity_runs", "best_on",
+    "guide_on",
 ]  # fmt: skip
 
 #: the ladder, in the order the book climbs it
@@ -172,6 +173,17 @@ def best_on(speed: dict | None, model: str = "film_unet_noattn") -> dict[str, tu
     best = RUNS["film_unet_best"][1]
     scaled = {k: int(round(best[k] * ratio, -1)) for k in ("steps", "lr_horizon", "cooldown_steps")}
     return {f"best_{model.removeprefix('film_unet_')}": (model, dict(best, **scaled, keep_at=()))}
+
+
+def guide_on(best: dict[str, tuple[str, dict]], steps: int = 800) -> dict[str, tuple[str, dict]]:
+    """``<run>_guide<K>`` -> (model, budget): the first K steps of each run of :func:`best_on`, a guide for
+    autoguidance of the run's own preset, as weak as film_unet_best_guide800 (the first ``steps`` steps of the long
+    run of the same recipe): K = ``steps`` times the run's steps over film_unet_best's, the same minutes."""
+    out = {}
+    for run, (model, budget) in best.items():
+        stop = int(round(steps * budget["steps"] / RUNS["film_unet_best"][1]["steps"], -1))
+        out[f"{run}_guide{stop}"] = (model, dict(budget, stop_at=stop))
+    return out
 
 
 #: the guide of film_unet_best under autoguidance (tinydiff_lib/autoguidance.py): the long run's first 1,600 of
