@@ -9,7 +9,7 @@ from pathlib import Path
 
 from autoguidance_page import grid_command
 from autoguidance_study import FID_TARGET, PRECISION_TARGET
-from score_recipes import NEXT
+from score_recipes import NEXT, NEXT_GUIDES
 
 import tinydiff_lib as td
 
@@ -21,6 +21,8 @@ COMMAND = ".venv/bin/python scripts/grid_study.py --threads 2"
 CONFIRM = REPO / "results" / "grid_confirm.json"
 CONFIRM_COMMAND = ".venv/bin/python scripts/grid_study.py --confirm --threads 2"
 SETTING = ("model", "guide", "guidance", "sampler", "steps", "interval")
+#: the weaker guide of the grid study's levers (the first 800 steps of the long run), shipped by make checkpoints
+WEAK_GUIDE = "film_unet_best_guide800"
 HEAD = [
     "| model | sampler | unsure | hesitant tiles per 64, expected | a grid with none, chance | in the grid drawn | "
     "FID (× floor) | precision |",
@@ -97,13 +99,20 @@ def _same_setting(rows: list[dict], shipped: str, r: dict) -> dict | None:
 def next_lines(rows: list[dict], shipped: str) -> list[str]:
     """The run the capacity study points to (score_recipes.NEXT: the shipped model's recipe and minutes on another
     preset) against the shipped model, a table row per setting scored for both ([] before any)."""
-    pairs = [(r, same) for r in rows if r["model"] in NEXT if (same := _same_setting(rows, shipped, r))]
+
+    def twin(r):  # a row with the run's own guide is read against the shipped model with the guide as weak
+        return _same_setting(rows, shipped, {**r, "guide": WEAK_GUIDE} if r["guide"] in NEXT_GUIDES else r)
+
+    pairs = [(r, same) for r in rows if r["model"] in NEXT if (same := twin(r))]
     if not pairs:
         return []
     run = pairs[0][0]["model"]
+    own = [f"`{g}`" for g in NEXT_GUIDES if any(r["guide"] == g for r, _ in pairs)]
+    mine = (f"; a row autoguided by {', '.join(own)}, a guide of `{run}`'s own preset (its first steps), reads "
+            f"against `{shipped}` autoguided by `{WEAK_GUIDE}`, the guide as weak as it") if own else ""  # fmt: skip
     out = [f"**`{run}` against the shipped model.** `{run}` trains `{NEXT[run][0]}` for the shipped model's minutes "
            "(its reason: the capacity study, after the scaling curve); at the same settings, seed and n as the table "
-           f"above, each cell reads `{run}` / `{shipped}`:", "",
+           f"above, each cell reads `{run}` / `{shipped}`{mine}:", "",
            f"| sampler | unsure | FID (n = {pairs[0][0]['num_samples']:,}) | precision | recall | "
            "hesitant tiles, grid drawn |",
            "|---|---:|---:|---:|---:|---:|"]  # fmt: skip

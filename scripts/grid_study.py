@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from autoguidance_study import guide_file  # noqa: E402
-from grid_page import CONFIRM, SETTING, confirmed, drawn_rows  # noqa: E402
+from grid_page import CONFIRM, SETTING, WEAK_GUIDE, confirmed, drawn_rows  # noqa: E402
 from row_file import RowFile  # noqa: E402
 from score_recipes import NEXT, NEXT_GUIDES, final_step, weights_file  # noqa: E402
 
@@ -75,7 +75,7 @@ def settings() -> list[dict]:
     return out + [{"model": model, **s} for model in (BEST, LONG) for s in (alone, autoguidance())] + levers()
 
 
-PUSHES, WEAK_GUIDE = (0.5, 1.0, 2.0), "film_unet_best_guide800"
+PUSHES = (0.5, 1.0, 2.0)  # the pushes w of the card's guide and of WEAK_GUIDE (grid_page)
 #: (w, (σ_lo, σ_hi)) of the weaker guide in a guidance interval: (0.28, 5.42], the middle of EDM's range
 #: around σ_data (0.62 here), as implementations of Kynkäänniemi et al. default to; and (1, 10], higher
 INTERVALS = ((1.0, (0.28, 5.42)), (2.0, (0.28, 5.42)), (1.0, (1.0, 10.0)), (2.0, (1.0, 10.0)))

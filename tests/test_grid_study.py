@@ -249,3 +249,12 @@ def test_the_next_runs_table_closes_the_block_after_the_shipped_models_grids(tmp
     text = page.grid_section({"film_unet_best": 25200, run: 34650})
     assert text.index("grid is not drawn yet") < text.index(f"**`{run}` against the shipped model.**")
     assert text.endswith("| stochastic-100 | 3.0 % / 6.0 % | 3 / 3 | 0.830 / 0.830 | 0.850 / 0.850 | 1 / 1 |")
+
+
+def test_a_row_with_the_runs_own_guide_is_read_against_the_shipped_models_weak_guide():
+    run, own = next(iter(page.NEXT)), next(iter(page.NEXT_GUIDES))
+    rows = [_row(guide=page.WEAK_GUIDE, unsure=0.04), _row(model=run, guide=own, unsure=0.02)]
+    lines = page.next_lines(rows, "film_unet_best")
+    assert f"a row autoguided by `{own}`, a guide of `{run}`'s own preset" in lines[0]
+    assert lines[4].startswith(f"| stochastic-100, autoguided by `{own}` w = 0.15 | 2.0 % / 4.0 % |")
+    assert page.next_lines(rows[1:], "film_unet_best") == []  # no shipped row with the weak guide: nothing to read
