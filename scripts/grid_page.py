@@ -121,6 +121,9 @@ def next_lines(rows: list[dict], shipped: str) -> list[str]:
                    f"{same['fid']:.3g} | {r['precision']:.3f} / {same['precision']:.3f} | {r['recall']:.3f} / "
                    f"{same['recall']:.3f} | {len(r['grid_unsure_tiles'])} / "
                    f"{len(same['grid_unsure_tiles'])} |")  # fmt: skip
+    if t := next_target_row(rows):
+        out += ["", f"`{run}`'s lowest share among its settings that meet the card's targets at n = "
+                f"{t['num_samples']:,}: {_sampler(t)} ({100 * t['unsure']:.1f} %). {confirm_line(t)}"]  # fmt: skip
     return out
 
 
@@ -144,6 +147,13 @@ def target_row(rows: list[dict], shipped: str, cap: float | None) -> dict | None
     ``grid_study.py --confirm`` measures it there. None where no setting qualifies."""
     own = [r for r in rows if r["model"] == shipped]
     return td.lowest_share(own, cap, PRECISION_TARGET) if cap else None
+
+
+def next_target_row(rows: list[dict]) -> dict | None:
+    """The run the capacity study points to (NEXT) at its lowest share among its settings that meet the card's
+    targets at the study's n (:func:`target_row`); None before it has such a row."""
+    run = next(iter(NEXT), None)
+    return target_row(rows, run, fid_cap()) if run else None
 
 
 def drawn_rows(rows: list[dict], shipped: str) -> list[dict]:

@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from autoguidance_study import guide_file  # noqa: E402
-from grid_page import CONFIRM, SETTING, WEAK_GUIDE, confirmed, drawn_rows  # noqa: E402
+from grid_page import CONFIRM, SETTING, WEAK_GUIDE, confirmed, drawn_rows, next_target_row  # noqa: E402
 from row_file import RowFile  # noqa: E402
 from score_recipes import NEXT, NEXT_GUIDES, final_step, weights_file  # noqa: E402
 
@@ -156,14 +156,19 @@ def setting(row: dict) -> dict:
 
 
 def confirm() -> list[dict]:
-    """The settings of the grids the results page draws (grid_page.drawn_rows), each scored at CONFIRM_N samples
-    unless results/grid_confirm.json holds it for the same checkpoint; each score is added to that file (a
-    RowFile, keyed like the study) as soon as it is made. Returns the rows scored now."""
-    if not (drawn := drawn_rows(STUDY.rows(), BEST)):
+    """The settings of the grids the results page draws (grid_page.drawn_rows), then NEXT_RUN's lowest share among
+    its settings that meet the card's targets (grid_page.next_target_row), each scored at CONFIRM_N samples unless
+    results/grid_confirm.json holds it for the same checkpoint; each score is added to that file (a RowFile, keyed
+    like the study) as soon as it is made. Returns the rows scored now."""
+    rows = STUDY.rows()
+    if not (drawn := drawn_rows(rows, BEST)):
         raise SystemExit(f"error: no row of {BEST} in {OUT.name} yet: run scripts/grid_study.py first")
-    scores, path, done = RowFile(CONFIRM, key, {"n": CONFIRM_N}), model_file(BEST), []
-    sha = td.file_sha256(path)
+    drawn += [r for r in [next_target_row(rows)] if r]
+    scores, done = RowFile(CONFIRM, key, {"n": CONFIRM_N}), []
     for row in drawn:
+        if (path := model_file(row["model"])) is None:
+            continue
+        sha = td.file_sha256(path)
         if (c := confirmed(row)) and c["checkpoint_sha256"] == sha:
             continue
         start = time.perf_counter()

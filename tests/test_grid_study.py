@@ -236,7 +236,8 @@ def test_the_next_run_is_read_against_the_shipped_model_not_as_a_longer_run():
     assert lines[0].startswith(f"**`{run}` against the shipped model.** `{run}` trains `{page.NEXT[run][0]}` for")
     assert lines[2].startswith("| sampler | unsure | FID (n = 2,000) | precision |")
     # one table row: the guided row has no shipped twin
-    assert lines[4:] == ["| stochastic-100 | 3.0 % / 6.0 % | 2.5 / 3 | 0.845 / 0.830 | 0.850 / 0.850 | 1 / 1 |"]
+    assert lines[4] == "| stochastic-100 | 3.0 % / 6.0 % | 2.5 / 3 | 0.845 / 0.830 | 0.850 / 0.850 | 1 / 1 |"
+    assert len(lines) == 5 or lines[6].startswith(f"`{run}`'s lowest share among its settings that meet the card's")
     assert page.next_lines(rows, "other") == []
 
 
@@ -248,7 +249,10 @@ def test_the_next_runs_table_closes_the_block_after_the_shipped_models_grids(tmp
     page.RESULTS.write_text(json.dumps({"unsure_below": 0.9, "rows": rows}))
     text = page.grid_section({"film_unet_best": 25200, run: 34650})
     assert text.index("grid is not drawn yet") < text.index(f"**`{run}` against the shipped model.**")
-    assert text.endswith("| stochastic-100 | 3.0 % / 6.0 % | 3 / 3 | 0.830 / 0.830 | 0.850 / 0.850 | 1 / 1 |")
+    table = "| stochastic-100 | 3.0 % / 6.0 % | 3 / 3 | 0.830 / 0.830 | 0.850 / 0.850 | 1 / 1 |"
+    assert text.index("grid is not drawn yet") < text.index(table)
+    monkeypatch.setattr(page, "fid_cap", lambda: None)  # no card: no setting meets its targets, no line after it
+    assert page.grid_section({"film_unet_best": 25200, run: 34650}).endswith(table)
 
 
 def test_a_row_with_the_runs_own_guide_is_read_against_the_shipped_models_weak_guide():
@@ -258,3 +262,29 @@ def test_a_row_with_the_runs_own_guide_is_read_against_the_shipped_models_weak_g
     assert f"a row autoguided by `{own}`, a guide of `{run}`'s own preset" in lines[0]
     assert lines[4].startswith(f"| stochastic-100, autoguided by `{own}` w = 0.15 | 2.0 % / 4.0 % |")
     assert page.next_lines(rows[1:], "film_unet_best") == []  # no shipped row with the weak guide: nothing to read
+
+
+def test_confirm_also_scores_the_next_runs_target_setting_and_the_page_reads_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(page, "CONFIRM", tmp_path / "grid_confirm.json")
+    monkeypatch.setattr(study, "CONFIRM", page.CONFIRM)
+    monkeypatch.setattr(page, "fid_cap", lambda: 9.46)
+    run, own = next(iter(page.NEXT)), next(iter(page.NEXT_GUIDES))
+    mine = [
+        {**_row(model=run, guide=own, unsure=0.016), "fid": 6.5, "interval": [1.0, 10.0]},
+        {**_row(model=run, guide=own, unsure=0.012), "fid": 11.0},
+    ]  # the lower share misses the FID cap
+    rows, calls = _target_rows() + mine, []
+    assert page.next_target_row(rows) is mine[0] and page.next_target_row(_target_rows()) is None
+    monkeypatch.setattr(study.STUDY, "rows", lambda: rows)
+    monkeypatch.setattr(study, "model_file", lambda model: Path(f"{model}.pt"))
+    monkeypatch.setattr(study, "_guide", lambda row: Path(f"{row['guide']}.pt"))
+    monkeypatch.setattr(study.td, "file_sha256", lambda path: str(path))
+    monkeypatch.setattr(study.td, "evaluate_checkpoint", lambda path, **kw: calls.append(path) or
+                        {k: 0.5 for k in study.SCORES} | {"num_samples": kw["num_samples"]})  # fmt: skip
+    assert [r["model"] for r in study.confirm()] == ["film_unet_best", "film_unet_best", run]
+    assert calls[-1] == Path(f"{run}.pt") and page.confirmed(mine[0])["checkpoint_sha256"] == f"{run}.pt"
+    line = page.next_lines(rows, "film_unet_best")[-1]
+    assert line.startswith(
+        f"`{run}`'s lowest share among its settings that meet the card's targets at n = 2,000: "
+        f"stochastic-100, autoguided by `{own}` w = 0.15 for 1 < σ ≤ 10 (1.6 %). At n = 10,000"
+    )
