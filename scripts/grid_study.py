@@ -27,7 +27,7 @@ minutes on another preset) at the shipped model's settings that matter for the g
 ``--confirm`` scores the settings whose grids the results page draws again at n = 10,000, the cards' n, into
 results/grid_confirm.json: the shipped model's lowest share (of equal shares the lower FID), and the lowest share
 among the settings that already meet the card's targets at n = 2,000 (precision ≥ 0.8, FID ≤ 10 × the card's
-floor at n = 10,000), where that is another setting.
+floor at n = 10,000), where that is another setting; then the same lowest share for the capacity study's run.
 """
 
 from __future__ import annotations
@@ -91,9 +91,7 @@ def levers() -> list[dict]:
     return [{"model": BEST, **s} for s in (alone, {**guided, "steps": 200}, *pushes, *limited)]
 
 
-#: the run the capacity study points to (score_recipes.NEXT: the shipped model's recipe and minutes on another
-#: preset), scored at the shipped model's settings once it has finished
-NEXT_RUN = next(iter(NEXT), None)
+NEXT_RUN = next(iter(NEXT), None)  # the run the capacity study points to (as grid_page.NEXT_RUN)
 #: a guide of NEXT_RUN's own preset, as weak as WEAK_GUIDE (score_recipes.NEXT_GUIDES: its first steps)
 NEXT_GUIDE = next(iter(NEXT_GUIDES), None)
 
@@ -164,11 +162,11 @@ def confirm() -> list[dict]:
     if not (drawn := drawn_rows(rows, BEST)):
         raise SystemExit(f"error: no row of {BEST} in {OUT.name} yet: run scripts/grid_study.py first")
     drawn += [r for r in [next_target_row(rows)] if r]
-    scores, done = RowFile(CONFIRM, key, {"n": CONFIRM_N}), []
+    scores, done, shas = RowFile(CONFIRM, key, {"n": CONFIRM_N}), [], {}
     for row in drawn:
         if (path := model_file(row["model"])) is None:
             continue
-        sha = td.file_sha256(path)
+        sha = shas[path] = shas.get(path) or td.file_sha256(path)  # each file hashed once
         if (c := confirmed(row)) and c["checkpoint_sha256"] == sha:
             continue
         start = time.perf_counter()

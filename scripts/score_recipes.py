@@ -202,7 +202,7 @@ def weights_file(run: str, step: int, weights: str) -> Path | None:
         path = REPO / "checkpoints" / f"{run}.pt"
         return path if weights == "ema0.999" and path.exists() and saved_step(path) == step else None
     src = REPO / "runs" / (f"{run}.pt" if step == final_step(run) else f"{run}.step{step}.pt")
-    if not src.exists() or td.load_checkpoint(src)["step"] < step:
+    if not src.exists() or saved_step(src) < step:
         return None
     dst = SCORED / f"{run}.step{step}.{weights}.pt"
     dst.parent.mkdir(exist_ok=True)
