@@ -15,7 +15,7 @@ __all__ = [
     "LADDER", "BUDGET", "RUNS", "CARD_EVAL", "FINAL_LOSS_WINDOW", "ABLATIONS", "ABLATION_EVAL", "final_loss",
     "train_command", "train_run", "RECIPE_BUDGET", "RECIPES", "LONG_RUNS", "COND_BUDGET", "CAPACITY_MODELS",
     "CAPACITY_BASE_STEPS", "capacity_speed_command", "capacity_variant", "capacity_runs", "best_on",
-    "guide_on",
+    "guide_on", "SMALL_GUIDES",
 ]  # fmt: skip
 
 #: the ladder, in the order the book climbs it
@@ -192,6 +192,12 @@ def guide_on(best: dict[str, tuple[str, dict]], steps: int = 800) -> dict[str, t
 RUNS["film_unet_best_guide"] = ("film_unet", dict(LONG_RUNS["recipe_edm_high_long"][1], stop_at=1_600))
 #: a still weaker guide of the autoguidance study: the same run's first 800 steps (about 5 min)
 RUNS["film_unet_best_guide800"] = ("film_unet", dict(LONG_RUNS["recipe_edm_high_long"][1], stop_at=800))
+#: guides smaller as well as shorter (Karras et al. 2024 found the best guide degraded in capacity and in training
+#: time both, not in training time alone): the same first 800 steps on the narrower preset film_unet_w16 (300k
+#: parameters against 672k; about 3 min of one thread), a candidate the grid study samples film_unet_best with
+SMALL_GUIDES = {
+    "film_unet_best_guide800_w16": ("film_unet_w16", dict(LONG_RUNS["recipe_edm_high_long"][1], stop_at=800))
+}
 
 #: the conditional checkpoints (issue 12): the recipe study's better objective (EDM, high-noise σ) at 10,000
 #: steps × 64 images, each image's condition dropped with probability 0.1 (classifier-free guidance); about 30
