@@ -21,8 +21,9 @@ and the same pushes from the weaker guide that ``make checkpoints`` ships (WEAK_
 800 steps). Last, the weaker guide's pushes limited to a guidance interval (INTERVALS, σ_lo < σ <= σ_hi,
 ``sample --guide-interval``; Kynkäänniemi et al. 2024): guidance where the digit's shape is decided, the model
 alone at the highest and lowest noise levels, where a push costs spread and has little left to fix. Then the
-same interval pushed from a guide that is smaller as well as shorter (SMALL_GUIDE: 800 steps of the narrower
-preset, ``run_recipes.py --runs film_unet_best_guide800_w16``), as Karras et al. 2024 found best. Then, once
+same interval pushed from guides that are smaller as well as shorter (SMALL_PUSHES: 800 and 400 steps of the
+narrower preset, ``run_recipes.py --runs film_unet_best_guide800_w16,film_unet_best_guide400_w16``), as Karras et
+al. 2024 found best. Then, once
 it has finished, the run the capacity study points to (``score_recipes.NEXT``: the shipped model's recipe and
 minutes on another preset) at the shipped model's settings that matter for the grid (:func:`next_settings`).
 
@@ -50,7 +51,6 @@ from score_recipes import NEXT, NEXT_GUIDES, final_step, weights_file  # noqa: E
 
 import tinydiff_lib as td  # noqa: E402
 from tinydiff_lib.autoguidance import load_sampling_model  # noqa: E402
-from tinydiff_lib.experiments import SMALL_GUIDES  # noqa: E402
 
 OUT = REPO / "results" / "grid.json"
 CONFIRM_N = 10_000  # the cards' n; the scores go to grid_page.CONFIRM
@@ -82,8 +82,8 @@ PUSHES = (0.5, 1.0, 2.0)  # the pushes w of the card's guide and of WEAK_GUIDE (
 #: (w, (σ_lo, σ_hi)) of the weaker guide in a guidance interval: (0.28, 5.42], the middle of EDM's range
 #: around σ_data (0.62 here), as implementations of Kynkäänniemi et al. default to; and (1, 10], higher
 INTERVALS = ((1.0, (0.28, 5.42)), (2.0, (0.28, 5.42)), (1.0, (1.0, 10.0)), (2.0, (1.0, 10.0)))
-#: a guide smaller as well as shorter (experiments.SMALL_GUIDES), pushed by these w for 1 < σ <= 10
-SMALL_GUIDE, SMALL_PUSHES = next(iter(SMALL_GUIDES)), (0.5, 1.0, 2.0)
+#: guides smaller as well as shorter (experiments.SMALL_GUIDES) -> the pushes w of each, for 1 < σ <= 10
+SMALL_PUSHES = {"film_unet_best_guide400_w16": (0.5, 1.0), "film_unet_best_guide800_w16": (0.5, 0.75, 1.0, 2.0)}
 
 
 def levers() -> list[dict]:
@@ -93,7 +93,8 @@ def levers() -> list[dict]:
     pushes = [{**guided, "guidance": w} for w in PUSHES] + [{**guided, "guide": WEAK_GUIDE, "guidance": w}
                                                             for w in PUSHES]  # fmt: skip
     limited = [{**guided, "guide": WEAK_GUIDE, "guidance": w, "interval": list(i)} for w, i in INTERVALS]
-    small = [{**guided, "guide": SMALL_GUIDE, "guidance": w, "interval": [1.0, 10.0]} for w in SMALL_PUSHES]
+    small = [{**guided, "guide": g, "guidance": w, "interval": [1.0, 10.0]} for g, ws in SMALL_PUSHES.items()
+             for w in ws]  # fmt: skip
     return [{"model": BEST, **s} for s in (alone, {**guided, "steps": 200}, *pushes, *limited, *small)]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tinydiff_lib.experiments import RUNS
+from tinydiff_lib.experiments import RUNS, SMALL_GUIDES
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -42,22 +42,26 @@ def test_the_levers_change_one_thing_of_the_card_setting_each():
         *((m["guide"], w, m["steps"], None) for w in study.PUSHES),
         *((study.WEAK_GUIDE, w, m["steps"], None) for w in study.PUSHES),
         *((study.WEAK_GUIDE, w, m["steps"], i) for w, i in study.INTERVALS),
-        *((study.SMALL_GUIDE, w, m["steps"], (1.0, 10.0)) for w in study.SMALL_PUSHES),
+        *((g, w, m["steps"], (1.0, 10.0)) for g, ws in study.SMALL_PUSHES.items() for w in ws),
     }  # fmt: skip
-    assert len(levers) == 8 + len(study.INTERVALS) + len(study.SMALL_PUSHES)
-    shipped = {r["guide"] for r in levers if r["guide"]} - {study.SMALL_GUIDE}
+    assert len(levers) == 8 + len(study.INTERVALS) + sum(map(len, study.SMALL_PUSHES.values()))
+    shipped = {r["guide"] for r in levers if r["guide"]} - set(SMALL_GUIDES)
     assert all((REPO / "checkpoints" / f"{g}.pt").exists() for g in shipped)
 
 
-def test_the_small_guide_is_the_weak_guides_steps_on_a_narrower_preset():
+def test_the_small_guides_are_the_weak_guides_run_on_a_narrower_preset_stopped_as_early_or_earlier():
     import score_recipes
 
-    (model, budget), weak = study.SMALL_GUIDES[study.SMALL_GUIDE], RUNS[study.WEAK_GUIDE]
-    assert budget == weak[1] and budget["stop_at"] == 800  # the same run, stopped at the same step
-    assert model == "film_unet_w16" and weak[0] == "film_unet"
+    weak = RUNS[study.WEAK_GUIDE]
     n_params = lambda name: sum(p.numel() for p in study.td.build_model(name).parameters())  # noqa: E731
-    assert n_params(model) < n_params(weak[0]) / 2  # smaller as well as shorter
-    assert study.SMALL_GUIDE in score_recipes.ALL  # run_recipes.py trains it
+    assert set(study.SMALL_PUSHES) == set(SMALL_GUIDES)
+    for name, (model, budget) in SMALL_GUIDES.items():
+        assert {k: v for k, v in budget.items() if k != "stop_at"} == {
+            k: v for k, v in weak[1].items() if k != "stop_at"
+        }
+        assert budget["stop_at"] <= weak[1]["stop_at"] and name.startswith(f"film_unet_best_guide{budget['stop_at']}_")
+        assert n_params(model) < n_params(weak[0]) / 2  # smaller as well as shorter
+        assert name in score_recipes.ALL  # run_recipes.py trains it
 
 
 def test_the_grid_tiles_below_the_threshold_are_named_by_row_and_column(monkeypatch):
