@@ -22,8 +22,7 @@ and the same pushes from the weaker guide that ``make checkpoints`` ships (WEAK_
 ``sample --guide-interval``; Kynkäänniemi et al. 2024): guidance where the digit's shape is decided, the model
 alone at the highest and lowest noise levels, where a push costs spread and has little left to fix. Then the
 same interval pushed from guides that are smaller as well as shorter (SMALL_PUSHES: 800 and 400 steps of the
-narrower preset, ``run_recipes.py --runs film_unet_best_guide800_w16,film_unet_best_guide400_w16``), as Karras et
-al. 2024 found best. Then, once
+narrower preset, shipped by ``make checkpoints``), as Karras et al. 2024 found best. Then, once
 it has finished, the run the capacity study points to (``score_recipes.NEXT``: the shipped model's recipe and
 minutes on another preset) at the shipped model's settings that matter for the grid (:func:`next_settings`).
 

@@ -35,7 +35,6 @@ from tinydiff_lib.experiments import (  # noqa: E402
     RECIPE_BUDGET,
     RECIPES,
     RUNS,
-    SMALL_GUIDES,
     best_on,
     capacity_runs,
     final_loss,
@@ -67,7 +66,7 @@ CAPACITY = capacity_runs(json.loads(SPEED.read_text()) if SPEED.exists() else No
 SHIPPED = {"film_unet_best": RUNS["film_unet_best"]}
 NEXT = best_on(json.loads(SPEED.read_text()) if SPEED.exists() else None)  # the shipped budget, another preset
 NEXT_GUIDES = guide_on(NEXT)  # a guide of NEXT's own preset, trained only: the grid study samples with it
-ALL = {**RECIPES, **LONG_RUNS, **CAPACITY, **SHIPPED, **NEXT, **NEXT_GUIDES, **SMALL_GUIDES}
+ALL = {**RECIPES, **LONG_RUNS, **CAPACITY, **SHIPPED, **NEXT, **NEXT_GUIDES}
 #: the scaling curve: each long run, scored at its snapshots with the best short sampler of the recipe it extends
 SCALING = {"recipe_edm_high_long": "recipe_edm_high"}
 

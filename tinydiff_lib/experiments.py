@@ -194,12 +194,13 @@ RUNS["film_unet_best_guide"] = ("film_unet", dict(LONG_RUNS["recipe_edm_high_lon
 RUNS["film_unet_best_guide800"] = ("film_unet", dict(LONG_RUNS["recipe_edm_high_long"][1], stop_at=800))
 #: guides smaller as well as shorter (Karras et al. 2024 found the best guide degraded in capacity and in training
 #: time both, not in training time alone): the weak guide's first 800 steps on the narrower preset film_unet_w16
-#: (300k parameters against 672k; about 3 min of one thread), and its first 400; candidates the grid study
-#: samples film_unet_best with
+#: (300k parameters against 672k; about 3 min of one thread), and its first 400; the grid study samples
+#: film_unet_best with each, ``make checkpoints`` ships them
 SMALL_GUIDES = {
     f"film_unet_best_guide{k}_w16": ("film_unet_w16", dict(LONG_RUNS["recipe_edm_high_long"][1], stop_at=k))
     for k in (800, 400)
 }
+RUNS.update(SMALL_GUIDES)
 
 #: the conditional checkpoints (issue 12): the recipe study's better objective (EDM, high-noise σ) at 10,000
 #: steps × 64 images, each image's condition dropped with probability 0.1 (classifier-free guidance); about 30
