@@ -20,6 +20,7 @@ CARD = REPO / "checkpoints" / "film_unet_best.json"
 COMMAND = ".venv/bin/python scripts/grid_study.py --threads 2"
 CONFIRM = REPO / "results" / "grid_confirm.json"
 CONFIRM_COMMAND = ".venv/bin/python scripts/grid_study.py --confirm --threads 2"
+CONFIRM_N = 10_000  # the cards' n, at which --confirm scores (grid_study.CONFIRM_N)
 SETTING = ("model", "guide", "guidance", "sampler", "steps", "interval")
 #: the run the capacity study points to (score_recipes.NEXT: the shipped model's recipe and minutes on another
 #: preset), which the grid study scores at the shipped model's settings once it has finished
@@ -216,6 +217,23 @@ def fewest_lines(rows: list[dict], shipped: str) -> list[str]:
     return out
 
 
+def confirm_row(c: dict, steps: dict) -> str:
+    unsure = f"{100 * c['unsure']:.1f} % ({100 * c['unsure_floor']:.1f} %)"
+    fid = f"{c['fid']:.3g} ({c['fid'] / c['fid_floor']:.1f}×)"
+    return f"| {_model(c, steps)} | {_sampler(c)} | {unsure} | {fid} | {c['precision']:.3f} | {c['recall']:.3f} |"
+
+
+def confirm_table(steps: dict) -> list[str]:
+    """Every setting scored again at the cards' n (results/grid_confirm.json), the ones no longer drawn included."""
+    rows = json.loads(CONFIRM.read_text())["rows"] if CONFIRM.exists() else []
+    head = [
+        "| model | sampler | unsure (real digits) | FID (× floor) | precision | recall |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    intro = f"Every setting scored again at n = {CONFIRM_N:,} (`{CONFIRM_COMMAND}`), in the order scored:"
+    return ["", intro, "", *head, *(confirm_row(c, steps) for c in rows)] if rows else []
+
+
 def grid_section(steps: dict) -> str:
     """The block: what the measure is, the table (``steps``: model -> training steps, for the labels), the floor."""
     if not RESULTS.exists() or not (rows := json.loads(RESULTS.read_text())["rows"]):
@@ -246,4 +264,4 @@ def grid_section(steps: dict) -> str:
         lines += ["", " ".join(more)]
     shipped = next(iter(steps), "")
     other = next_lines(rows, shipped)
-    return "\n".join(lines + fewest_lines(rows, shipped) + (["", *other] if other else []))
+    return "\n".join(lines + fewest_lines(rows, shipped) + (["", *other] if other else []) + confirm_table(steps))

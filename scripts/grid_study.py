@@ -82,7 +82,7 @@ PUSHES = (0.5, 1.0, 2.0)  # the pushes w of the card's guide and of WEAK_GUIDE (
 #: around σ_data (0.62 here), as implementations of Kynkäänniemi et al. default to; and (1, 10], higher
 INTERVALS = ((1.0, (0.28, 5.42)), (2.0, (0.28, 5.42)), (1.0, (1.0, 10.0)), (2.0, (1.0, 10.0)))
 #: guides smaller as well as shorter (experiments.SMALL_GUIDES) -> the pushes w of each, for 1 < σ <= 10
-SMALL_PUSHES = {"film_unet_best_guide400_w16": (0.5, 1.0), "film_unet_best_guide800_w16": (0.5, 0.75, 1.0, 2.0)}
+SMALL_PUSHES = {"film_unet_best_guide400_w16": (0.5, 1.0), "film_unet_best_guide800_w16": (0.5, 0.75, 1.0)}
 
 
 def levers() -> list[dict]:

@@ -180,6 +180,21 @@ def test_the_drawn_setting_at_the_cards_n_is_read_only_for_that_setting(tmp_path
     assert page.confirm_line({k: v for k, v in drawn.items() if k != "interval"}).startswith("Not scored")
 
 
+def test_every_setting_scored_at_the_cards_n_is_listed_drawn_or_not(tmp_path, monkeypatch):
+    monkeypatch.setattr(page, "CONFIRM", tmp_path / "grid_confirm.json")
+    assert page.confirm_table({"film_unet_best": 25200}) == []  # nothing scored: no table
+    scores = dict(fid=7.6, fid_floor=0.95, precision=0.875, recall=0.84, unsure=0.022, unsure_floor=0.013)
+    old = {**_row(guide="film_unet_best_guide800"), "interval": [1.0, 10.0], **scores}
+    new = {**old, "model": "best_noattn", "fid": 4.8}
+    page.CONFIRM.write_text(json.dumps({"n": 10000, "rows": [old, new]}))
+    table = page.confirm_table({"film_unet_best": 25200})
+    assert table[1].startswith("Every setting scored again at n = 10,000 (`") and len(table) == 7
+    assert table[5] == ("| `film_unet_best` (25,200 steps) | stochastic-100, autoguided by `film_unet_best_guide800` "
+                        "w = 0.15 for 1 < σ ≤ 10 | 2.2 % (1.3 %) | 7.6 (8.0×) | 0.875 | 0.840 |")  # fmt: skip
+    assert table[6].startswith("| `best_noattn` | ") and "| 4.8 (5.1×) |" in table[6]
+    assert page.CONFIRM_N == study.CONFIRM_N
+
+
 def _target_rows():
     """The fewest hesitant samples miss the FID cap; of the two that meet both targets the lower share wins."""
     return [{**_row(guide="film_unet_best_guide800", unsure=0.015), "fid": 18.0},
@@ -260,6 +275,7 @@ def test_the_next_run_is_read_against_the_shipped_model_not_as_a_longer_run():
 def test_the_next_runs_table_closes_the_block_after_the_shipped_models_grids(tmp_path, monkeypatch):
     monkeypatch.setattr(page, "RESULTS", tmp_path / "grid.json")
     monkeypatch.setattr(page, "FIGURES", tmp_path)  # no grid drawn: the block says how to draw it
+    monkeypatch.setattr(page, "CONFIRM", tmp_path / "grid_confirm.json")  # none scored at n = 10,000
     run = next(iter(page.NEXT))
     rows = [_row(unsure=0.06), _row(model=run, unsure=0.03)]
     page.RESULTS.write_text(json.dumps({"unsure_below": 0.9, "rows": rows}))
