@@ -217,21 +217,21 @@ def fewest_lines(rows: list[dict], shipped: str) -> list[str]:
     return out
 
 
-def confirm_row(c: dict, steps: dict) -> str:
+def confirm_row(c: dict) -> str:
     unsure = f"{100 * c['unsure']:.1f} % ({100 * c['unsure_floor']:.1f} %)"
     fid = f"{c['fid']:.3g} ({c['fid'] / c['fid_floor']:.1f}×)"
-    return f"| {_model(c, steps)} | {_sampler(c)} | {unsure} | {fid} | {c['precision']:.3f} | {c['recall']:.3f} |"
+    return f"| `{c['model']}` | {_sampler(c)} | {unsure} | {fid} | {c['precision']:.3f} | {c['recall']:.3f} |"
 
 
-def confirm_table(steps: dict) -> list[str]:
+def confirm_table() -> list[str]:
     """Every setting scored again at the cards' n (results/grid_confirm.json), the ones no longer drawn included."""
     rows = json.loads(CONFIRM.read_text())["rows"] if CONFIRM.exists() else []
     head = [
-        "| model | sampler | unsure (real digits) | FID (× floor) | precision | recall |",
+        "| model | sampler | unsure (real) | FID (× floor) | precision | recall |",
         "|---|---|---:|---:|---:|---:|",
     ]
     intro = f"Every setting scored again at n = {CONFIRM_N:,} (`{CONFIRM_COMMAND}`), in the order scored:"
-    return ["", intro, "", *head, *(confirm_row(c, steps) for c in rows)] if rows else []
+    return ["", intro, "", *head, *(confirm_row(c) for c in rows)] if rows else []
 
 
 def grid_section(steps: dict) -> str:
@@ -264,4 +264,4 @@ def grid_section(steps: dict) -> str:
         lines += ["", " ".join(more)]
     shipped = next(iter(steps), "")
     other = next_lines(rows, shipped)
-    return "\n".join(lines + fewest_lines(rows, shipped) + (["", *other] if other else []) + confirm_table(steps))
+    return "\n".join(lines + fewest_lines(rows, shipped) + (["", *other] if other else []) + confirm_table())
