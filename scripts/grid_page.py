@@ -165,9 +165,14 @@ def drawn_rows(rows: list[dict], shipped: str) -> list[dict]:
     return [r for i, r in enumerate(out) if r not in out[:i]]
 
 
+def confirm_rows() -> list[dict]:
+    """The rows of results/grid_confirm.json (none before ``grid_study.py --confirm`` has scored one)."""
+    return json.loads(CONFIRM.read_text())["rows"] if CONFIRM.exists() else []
+
+
 def confirmed(r: dict) -> dict | None:
     """The n = 10,000 score of setting ``r`` in results/grid_confirm.json (None where it has none)."""
-    rows = json.loads(CONFIRM.read_text())["rows"] if CONFIRM.exists() else []
+    rows = confirm_rows()
     return next((c for c in rows if all(c.get(k) == r.get(k) for k in SETTING)), None)
 
 
@@ -225,7 +230,7 @@ def confirm_row(c: dict) -> str:
 
 def confirm_table() -> list[str]:
     """Every setting scored again at the cards' n (results/grid_confirm.json), the ones no longer drawn included."""
-    rows = json.loads(CONFIRM.read_text())["rows"] if CONFIRM.exists() else []
+    rows = confirm_rows()
     head = [
         "| model | sampler | unsure (real) | FID (× floor) | precision | recall |",
         "|---|---|---:|---:|---:|---:|",
